@@ -1,0 +1,3 @@
+"""Speech emotion recognition: audio loading, features, corpora, models, inference, Hub sharing and plots."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,127 @@
+"""The one implementation of waveform -> spectral features, used by the plots, the models and training alike.
+
+All functions take mono float32 audio at `SAMPLE_RATE` (what `ser.audio.load_audio` returns) and return
+arrays shaped (features, frames) with frames every `HOP_LENGTH` samples.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import librosa
+import numpy as np
+
+from ser.audio import SAMPLE_RATE
+
+N_FFT = 400  # 25 ms window: the usual speech analysis frame, and Whisper's
+HOP_LENGTH = 160  # 10 ms hop -> 100 frames per second
+N_MELS = 64  # mel bands for plots, the ResNet input and the classic features
+WHISPER_N_MELS = 80  # Whisper-base was trained on 80 bands
+N_MFCC = 40
+N_CHROMA = 12
+TOP_DB = 80.0  # dynamic range kept in dB displays
+FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH
+F_MIN, F_MAX = 0.0, SAMPLE_RATE / 2
+PITCH_FMIN, PITCH_FMAX = 65.0, 500.0  # covers adult speech, low male to high female/child
+
+
+def power_spectrogram(wave: np.ndarray) -> np.ndarray:
+    """|STFT|^2, shape (1 + N_FFT // 2, frames); centred frames with reflect padding, as Whisper does."""
+    stft = librosa.stft(wave, n_fft=N_FFT, hop_length=HOP_LENGTH, window="hann", center=True, pad_mode="reflect")
+    return (np.abs(stft) ** 2).astype(np.float32)
+
+
+def spectrogram_db(wave: np.ndarray) -> np.ndarray:
+    """Power spectrogram in dB relative to the clip's peak, floored `TOP_DB` below it."""
+    return librosa.power_to_db(power_spectrogram(wave), ref=np.max, top_db=TOP_DB).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def mel_filters(n_mels: int = N_MELS) -> np.ndarray:
+    """Slaney-normalised mel filterbank (librosa's default, the same filters Whisper uses), shape (n_mels, 1 + N_FFT // 2)."""
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=n_mels).astype(np.float32)
+
+
+def mel_power(wave: np.ndarray, n_mels: int = N_MELS, power: np.ndarray | None = None) -> np.ndarray:
+    """Mel-band power, shape (n_mels, frames). Pass `power` to reuse an already computed spectrogram."""
+    power = power_spectrogram(wave) if power is None else power
+    return mel_filters(n_mels) @ power
+
+
+def log_mel(wave: np.ndarray, n_mels: int = N_MELS, power: np.ndarray | None = None) -> np.ndarray:
+    """Mel spectrogram in dB (absolute: 0 dB = full-scale power), floored at -100 dB."""
+    return (10.0 * np.log10(np.maximum(mel_power(wave, n_mels, power), 1e-10))).astype(np.float32)
+
+
+def whisper_log_mel(wave: np.ndarray) -> np.ndarray:
+    """Whisper's input features: log10 mel power, floored 8 below the peak, scaled to about [-1, 1]. Shape (80, frames)."""
+    mel = mel_power(wave, WHISPER_N_MELS)[:, :-1]  # Whisper drops the last (padding) frame
+    log_spec = np.log10(np.maximum(mel, 1e-10))
+    log_spec = np.maximum(log_spec, log_spec.max() - 8.0)
+    return ((log_spec + 4.0) / 4.0).astype(np.float32)
+
+
+def mfcc(wave: np.ndarray, n_mfcc: int = N_MFCC, deltas: bool = False, mel_db: np.ndarray | None = None) -> np.ndarray:
+    """MFCCs (DCT of the log-mel), shape (n_mfcc, frames); with `deltas`, first and second derivatives stacked below."""
+    mel_db = log_mel(wave) if mel_db is None else mel_db
+    coeffs = librosa.feature.mfcc(S=mel_db, n_mfcc=n_mfcc)
+    if deltas:
+        width = min(9, coeffs.shape[1] - (1 - coeffs.shape[1] % 2))  # delta needs an odd width <= frames
+        if width >= 3:
+            coeffs = np.vstack([coeffs, librosa.feature.delta(coeffs, width=width), librosa.feature.delta(coeffs, order=2, width=width)])
+        else:
+            coeffs = np.vstack([coeffs, np.zeros_like(coeffs), np.zeros_like(coeffs)])
+    return coeffs.astype(np.float32)
+
+
+def chroma(wave: np.ndarray, power: np.ndarray | None = None) -> np.ndarray:
+    """Energy in each of the 12 pitch classes, shape (12, frames)."""
+    power = power_spectrogram(wave) if power is None else power
+    return librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_chroma=N_CHROMA).astype(np.float32)
+
+
+def rms_energy(wave: np.ndarray) -> np.ndarray:
+    """Frame RMS, shape (frames,)."""
+    return librosa.feature.rms(y=wave, frame_length=N_FFT, hop_length=HOP_LENGTH, center=True)[0].astype(np.float32)
+
+
+def pitch_contour(wave: np.ndarray) -> np.ndarray:
+    """Fundamental frequency per frame in Hz (NaN where unvoiced), by probabilistic YIN."""
+    f0, _, _ = librosa.pyin(
+        wave, fmin=PITCH_FMIN, fmax=PITCH_FMAX, sr=SAMPLE_RATE, frame_length=1024, hop_length=HOP_LENGTH, center=True
+    )
+    return f0.astype(np.float32)
+
+
+def summary_features(wave: np.ndarray) -> np.ndarray:
+    """Fixed-length vector for the classic model: mean and std of MFCC (+deltas), chroma, log-mel, RMS, ZCR, centroid."""
+    power = power_spectrogram(wave)
+    mel_db = log_mel(wave, power=power)
+    parts = [
+        mfcc(wave, deltas=True, mel_db=mel_db),
+        chroma(wave, power=power),
+        mel_db,
+        rms_energy(wave)[None],
+        librosa.feature.zero_crossing_rate(wave, frame_length=N_FFT, hop_length=HOP_LENGTH),
+        librosa.feature.spectral_centroid(S=np.sqrt(power), sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH) / 1000.0,
+    ]
+    stats = [np.concatenate([p.mean(axis=1), p.std(axis=1)]) for p in parts]
+    return np.concatenate(stats).astype(np.float32)
+
+
+SUMMARY_SIZE = 2 * (3 * N_MFCC + N_CHROMA + N_MELS + 3)
+
+
+def frame_times(n_frames: int) -> np.ndarray:
+    """Time in seconds at the centre of each frame."""
+    return np.arange(n_frames, dtype=np.float32) / FRAMES_PER_SECOND
+
+
+def fft_frequencies() -> np.ndarray:
+    """Frequency in Hz of each spectrogram row."""
+    return librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=N_FFT).astype(np.float32)
+
+
+def mel_frequencies(n_mels: int = N_MELS) -> np.ndarray:
+    """Centre frequency in Hz of each mel band."""
+    return librosa.mel_frequencies(n_mels=n_mels + 2, fmin=F_MIN, fmax=F_MAX)[1:-1].astype(np.float32)

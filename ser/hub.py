@@ -1,0 +1,356 @@
+"""Share models on the Hugging Face Hub: check a model directory, pull one into the HF cache, push one with a card.
+
+A model directory holds `config.json` (with "kind", "labels", "sample_rate", ...), one or more `*.safetensors`
+weight files, optionally `checksums.json` ({filename: sha256}), `preprocessor_config.json` and `README.md`.
+A transformers audio-classification checkpoint (no "kind", but "architectures" / "id2label") counts as the kind
+"hf_audio_classification".
+
+Safety: nothing that can run code is ever downloaded or accepted (pickles, Python, shared libraries), weights are
+checked against `checksums.json`, and a pull never waits on a silent network for longer than its timeout per request.
+Every failure is a `HubError` whose message is one sentence for the user; `HubUnavailable` means "no Hub and no
+cached copy", which callers answer by falling back to the embedded default model (`error.fallback_message()`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from huggingface_hub import HfApi, constants, get_token, snapshot_download
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import validate_repo_id
+
+from ser.hub_card import write_card
+from ser.hub_net import EVERYTHING, Guard, HubSilent, guarded
+
+CONFIG_NAME = "config.json"
+CHECKSUMS_NAME = "checksums.json"
+ALLOWED_SUFFIXES = (".json", ".safetensors", ".md", ".txt")
+ALLOWED_NAMES = (".gitattributes",)
+# Only these are ever downloaded, whatever else the repo holds.
+DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.txt"]
+# Formats that can execute code when loaded (pickle, numpy object arrays) or are code outright.
+PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz"})
+CODE_SUFFIXES = frozenset({".py", ".pyc", ".pyo", ".so", ".dll", ".dylib", ".sh", ".bat", ".exe", ".ipynb"})
+MODEL_KINDS = ("whisper_head", "resnet18", "classic_mlp", "hf_audio_classification")
+HF_KIND = "hf_audio_classification"
+
+DEFAULT_TIMEOUT = 10.0  # seconds a request may wait for the Hub before it counts as unreachable
+PUSH_TIMEOUT = 120.0  # per network wait while pushing: the Hub can take a while to commit big files
+HASH_CHUNK = 1 << 20
+OFFLINE_REASON = "Offline mode is on (HF_HUB_OFFLINE=1)"
+NO_TOKEN_MESSAGE = "No Hugging Face token: run `huggingface-cli login` or set HF_TOKEN."
+REF_HELP = "expected owner/name or owner/name@revision, e.g. my-user/ser-whisper-head@v1"
+REVISION_RE = re.compile(r"[A-Za-z0-9][\w.\-/]{0,199}")
+
+
+class HubError(Exception):
+    """A Hub operation failed; str(error) is one sentence for the user."""
+
+
+class HubUnavailable(HubError):
+    """The Hub could not be reached (offline, timeout, server error) and no cached copy exists."""
+
+    def fallback_message(self) -> str:
+        return f"{str(self).rstrip('.')}; falling back to the embedded default model."
+
+
+@dataclass(frozen=True)
+class PullResult:
+    path: Path  # snapshot directory in the HF cache, already checked by check_model_dir
+    source: str  # "hub" (fetched or confirmed online) or "cache" (Hub unreachable or offline)
+    message: str  # one sentence to show the user
+
+
+# ---------------------------------------------------------------- ids
+
+
+def parse_model_ref(ref: str) -> tuple[str, str | None]:
+    """Split "owner/name[@revision]" into (repo_id, revision or None); raises HubError if malformed."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise HubError(f"Empty model id: {REF_HELP}.")
+    repo_id, _, revision = ref.strip().partition("@")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        repo_id = ""
+    if repo_id.count("/") != 1 or (revision and (not REVISION_RE.fullmatch(revision) or ".." in revision)) \
+            or ("@" in ref and not revision):
+        raise HubError(f"'{ref}' is not a Hub model id: {REF_HELP}.")
+    return repo_id, revision or None
+
+
+def looks_like_hub_id(ref: str) -> bool:
+    """True if `ref` reads as a Hub id and is not an existing local path (callers check local dirs first)."""
+    try:
+        parse_model_ref(ref)
+    except HubError:
+        return False
+    return not Path(ref).expanduser().exists()
+
+
+# ---------------------------------------------------------------- model directories
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_kind(config: dict[str, Any]) -> str | None:
+    """The model kind named by a config.json, or None if it names none we know."""
+    kind = config.get("kind")
+    if kind is None and ("architectures" in config or "id2label" in config):
+        return HF_KIND
+    return kind if kind in MODEL_KINDS else None
+
+
+def _refusal(name: str, where: str) -> str | None:
+    """Why a file may not be part of a model, or None if it may."""
+    suffix = Path(name).suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        return (f"{where} contains {name}, a pickle-style file that can run code when loaded; "
+                "only safetensors weights are accepted.")
+    if suffix in CODE_SUFFIXES:
+        return f"{where} contains {name}, which is code; models that ship code are refused."
+    if suffix in ALLOWED_SUFFIXES or Path(name).name in ALLOWED_NAMES:
+        return None
+    return f"{where} contains {name}, which is not a model file (allowed: *.json, *.safetensors, *.md, *.txt)."
+
+
+def _read_json(path: Path, where: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise HubError(f"{path.name} in {where} is not valid JSON.") from None
+
+
+def check_model_dir(path: str | Path, label: str | None = None) -> dict[str, Any]:
+    """Refuse anything but a safe model directory; return its config.json (with "kind" filled in).
+
+    `label` names the model in messages (e.g. the Hub id of a pulled snapshot) instead of its path.
+    """
+    folder = Path(path)
+    where = label or str(folder)
+    if not folder.is_dir():
+        raise HubError(f"{where} is not a model directory.")
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    for name in files:
+        if (reason := _refusal(name, where)) is not None:
+            raise HubError(reason)
+    if CONFIG_NAME not in files:
+        raise HubError(f"{where} has no {CONFIG_NAME}, so it is not a model directory.")
+    weights = [name for name in files if name.endswith(".safetensors")]
+    if not weights:
+        raise HubError(f"{where} has no *.safetensors weights.")
+    config = _read_json(folder / CONFIG_NAME, where)
+    if not isinstance(config, dict):
+        raise HubError(f"{CONFIG_NAME} in {where} is not a JSON object.")
+    kind = model_kind(config)
+    if kind is None:
+        raise HubError(f"{CONFIG_NAME} in {where} names no known model kind "
+                       f"(expected one of {', '.join(MODEL_KINDS)}).")
+    if CHECKSUMS_NAME in files:
+        _verify_checksums(folder, weights, where)
+    return {**config, "kind": kind}
+
+
+def _verify_checksums(folder: Path, weights: list[str], where: str) -> None:
+    checksums = _read_json(folder / CHECKSUMS_NAME, where)
+    if not isinstance(checksums, dict):
+        raise HubError(f"{CHECKSUMS_NAME} in {where} is not a JSON object.")
+    for name in weights:
+        if name not in checksums:
+            raise HubError(f"{name} in {where} is not listed in {CHECKSUMS_NAME}; refusing unverified weights.")
+    for name, expected in checksums.items():
+        target = folder / name
+        if Path(name).is_absolute() or ".." in Path(name).parts or not target.is_file():
+            raise HubError(f"{CHECKSUMS_NAME} in {where} lists {name}, which is not a file of the model.")
+        if sha256_file(target) != str(expected).lower():
+            raise HubError(f"{name} in {where} does not match its sha256 in {CHECKSUMS_NAME}: "
+                           "the file is corrupted or was tampered with, so it is refused.")
+
+
+def write_checksums(path: str | Path) -> dict[str, str]:
+    """Write checksums.json with the sha256 of every weight file; returns it."""
+    folder = Path(path)
+    checksums = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*.safetensors"))}
+    (folder / CHECKSUMS_NAME).write_text(json.dumps(checksums, indent=2) + "\n", encoding="utf-8")
+    return checksums
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _offline() -> bool:
+    """HF_HUB_OFFLINE, also when it was set after huggingface_hub read its constants."""
+    env = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return constants.is_offline_mode() or env.upper() in constants.ENV_VARS_TRUE_VALUES
+
+
+def _status(error: BaseException) -> int | None:
+    return getattr(getattr(error, "response", None), "status_code", None)
+
+
+def _first_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
+
+
+def _unreachable_reason(error: BaseException) -> str | None:
+    """Start of the user's message if `error` means "no usable Hub right now" (a cache may serve), else None."""
+    if isinstance(error, HubSilent):
+        return str(error)
+    if isinstance(error, OfflineModeIsEnabled):
+        return OFFLINE_REASON
+    if isinstance(error, httpx2.TransportError) and not isinstance(error, httpx2.ProxyError):
+        return f"Hub unreachable at {constants.ENDPOINT}"
+    if isinstance(error, HfHubHTTPError) and (_status(error) or 0) >= 500:
+        return f"The Hub answered with an error (HTTP {_status(error)})"
+    if isinstance(error, LocalEntryNotFoundError):  # huggingface_hub could neither download nor find a cached file
+        return f"Hub unreachable at {constants.ENDPOINT}"
+    return None
+
+
+def _explain(error: BaseException, ref: str, revision: str | None) -> HubError:
+    """One sentence for an error the Hub answered with (not found, refused, ...)."""
+    status = _status(error)
+    if isinstance(error, RevisionNotFoundError):
+        return HubError(f"The model {ref} has no revision '{revision or 'main'}' on the Hub.")
+    if isinstance(error, GatedRepoError):
+        return HubError(f"The model {ref} is gated: accept its conditions on the Hub, then log in with "
+                        "`huggingface-cli login` or set HF_TOKEN.")
+    if isinstance(error, RepositoryNotFoundError) and status == 401:
+        return HubError(f"No model {ref} on the Hub, or it is private and you are not logged in (check the id, "
+                        "or run `huggingface-cli login`).")
+    if isinstance(error, RepositoryNotFoundError):
+        return HubError(f"No model {ref} on the Hub (check the id).")
+    if status == 401:
+        return HubError("The Hub rejected your token (HTTP 401): run `huggingface-cli login` again or set a valid "
+                        "HF_TOKEN.")
+    if status == 403:
+        return HubError(f"The Hub refused access to {ref} (HTTP 403): your token lacks the permission needed.")
+    if status is not None:
+        return HubError(f"The Hub answered with HTTP {status} for {ref}.")
+    return HubError(f"Could not fetch {ref} from the Hub ({_first_line(error)}).")
+
+
+# ---------------------------------------------------------------- pull
+
+
+def _refuse_unsafe_listing(ref: str, filenames: list[str]) -> None:
+    """Refuse a repo that ships pickles or code, before downloading anything from it."""
+    for name in filenames:
+        suffix = Path(name).suffix.lower()
+        if suffix in PICKLE_SUFFIXES or suffix in CODE_SUFFIXES:
+            raise HubError(_refusal(name, f"The Hub repo {ref}"))
+
+
+def _cached(repo_id: str, revision: str | None, ref: str, reason: str) -> PullResult:
+    """The cached snapshot of `ref` (checked like a download), or HubUnavailable if there is none."""
+    try:
+        path = snapshot_download(repo_id, revision=revision, allow_patterns=DOWNLOAD_PATTERNS, local_files_only=True)
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        raise HubUnavailable(f"{reason} and there is no cached copy of {ref}.") from None
+    check_model_dir(path, ref)
+    return PullResult(Path(path), "cache", f"{reason}; using the cached copy of {ref}.")
+
+
+def pull(ref: str, timeout: float = DEFAULT_TIMEOUT, token: str | None = None) -> PullResult:
+    """Download the model `owner/name[@revision]` into the HF cache, or use the cached copy if the Hub is unusable.
+
+    Each request waits at most `timeout` seconds and a failure is not retried. Raises HubError for a bad id, a
+    missing or refused repo, or an unsafe or corrupted model; HubUnavailable when neither the Hub nor the cache
+    can serve it.
+    """
+    repo_id, revision = parse_model_ref(ref)
+    if _offline():
+        return _cached(repo_id, revision, ref, OFFLINE_REASON)
+    guard = Guard(timeout=timeout, fail_fast=True)
+    try:
+        with guarded(f"/{repo_id}/", guard):
+            info = HfApi(token=token).model_info(repo_id, revision=revision, timeout=timeout)
+            _refuse_unsafe_listing(ref, [sibling.rfilename for sibling in info.siblings or []])
+            path = snapshot_download(repo_id, revision=revision, allow_patterns=DOWNLOAD_PATTERNS,
+                                     etag_timeout=timeout, token=token)
+    except HubError:
+        raise
+    except Exception as error:  # every failure becomes one sentence; an unusable Hub may still leave a cache
+        reason = guard.reason or _unreachable_reason(error)
+        if reason is None:
+            raise _explain(error, ref, revision) from None
+        return _cached(repo_id, revision, ref, reason)
+    check_model_dir(path, ref)
+    if guard.reason is not None:  # huggingface_hub quietly finished from cached files after a failure
+        return PullResult(Path(path), "cache", f"{guard.reason}; using the cached copy of {ref}.")
+    return PullResult(Path(path), "hub", f"Fetched {ref} from the Hub (commit {Path(path).name[:7]}).")
+
+
+# ---------------------------------------------------------------- push
+
+
+def _push_error(error: BaseException, repo_id: str) -> HubError:
+    status = _status(error)
+    if status == 401 or isinstance(error, RepositoryNotFoundError):
+        return HubError(f"The Hub rejected the push to {repo_id} (HTTP {status or 401}): your token is invalid or "
+                        "expired; run `huggingface-cli login` again or set a valid HF_TOKEN.")
+    if status == 403:
+        return HubError(f"The Hub refused the push to {repo_id} (HTTP 403): your token has no write access to "
+                        f"'{repo_id.split('/')[0]}'.")
+    if (reason := _unreachable_reason(error)) is not None:
+        return HubError(f"{reason}; nothing was pushed to {repo_id}.")
+    return HubError(f"The push to {repo_id} failed ({_first_line(error)}).")
+
+
+def push(model_dir: str | Path, repo_id: str, private: bool = False, revision: str | None = None,
+         token: str | None = None, report: dict[str, Any] | None = None) -> str:
+    """Upload a checked model directory with checksums.json and a generated model card; returns the repo URL.
+
+    `report` ({"models": {name: {"uar": .., "accuracy": .., "macro_f1": ..}}}) overrides config.json "metrics".
+    Writes checksums.json and README.md into `model_dir` first, so the directory matches the Hub repo.
+    """
+    repo_id, ref_revision = parse_model_ref(repo_id)
+    revision = revision or ref_revision
+    if revision is not None:
+        parse_model_ref(f"{repo_id}@{revision}")  # same rules as for pulls
+    folder = Path(model_dir)
+    config = check_model_dir(folder)
+    try:
+        token = token or get_token()
+    except Exception as error:  # e.g. a failed OIDC token exchange in CI
+        raise HubError(f"Could not get your Hugging Face token ({_first_line(error)}).") from None
+    if not token:
+        raise HubError(NO_TOKEN_MESSAGE)
+    try:
+        write_checksums(folder)
+        write_card(folder, config, repo_id, report)
+    except (OSError, ValueError) as error:  # read-only directory, metadata the card format rejects
+        raise HubError(f"Could not write checksums.json and README.md into {folder} ({_first_line(error)}).") from None
+    api = HfApi(token=token)
+    try:
+        with guarded(EVERYTHING, Guard(timeout=PUSH_TIMEOUT, fail_fast=False)):
+            # private=None lets a namespace that defaults to private keep its default
+            url = str(api.create_repo(repo_id, private=private or None, exist_ok=True))
+            if revision:
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
+                              allow_patterns=DOWNLOAD_PATTERNS, commit_message=f"Upload {config['kind']} model")
+    except Exception as error:  # every failure becomes one sentence
+        raise _push_error(error, repo_id) from None
+    return f"{url}/tree/{revision}" if revision else url

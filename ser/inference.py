@@ -1,0 +1,211 @@
+"""Clip analysis and the emotion timeline of long recordings, shared by the app and the CLI.
+
+    result = analyse(wave, model)                  # one clip -> ClipResult(labels, probs, gender)
+    tl = timeline(wave, model)                     # long recording -> windows over the voiced parts
+    result, tl = analyse_recording(wave, model)    # picks one or the other by length
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ser import features
+from ser.audio import SAMPLE_RATE
+from ser.labels import merge_calm_neutral as merge_labels
+
+LONG_CLIP_S = 6.0  # above this one label for the whole recording hides changes: show a timeline
+WINDOW_S = 3.0  # about one acted sentence, the length the models were trained on
+HOP_S = 1.0
+BATCH_SIZE = 16  # windows per model call: bounded memory, still amortises per-call overhead
+VOICED_TOP_DB = 35.0  # frames this far below the loud frames count as silence
+VOICED_REFERENCE_PERCENTILE = 99.0  # "loud" = this percentile of frame RMS, so one click does not set the bar
+MIN_GAP_S = 0.5  # pauses shorter than this stay inside an utterance (breaths, stops)
+MIN_VOICED_S = 0.5  # shorter bursts are clicks or bumps, not speech
+
+Progress = Callable[..., object]  # called as progress(fraction, desc=...), like gr.Progress
+
+
+@dataclass
+class ClipResult:
+    """Probabilities over `labels` for one clip (or a whole recording), and speaker gender when the model has that head."""
+
+    labels: list[str]
+    probs: np.ndarray
+    gender: dict[str, float] | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        return {label: float(p) for label, p in zip(self.labels, self.probs)}
+
+    @property
+    def top(self) -> tuple[str, float]:
+        i = int(np.argmax(self.probs))
+        return self.labels[i], float(self.probs[i])
+
+
+@dataclass
+class Segment:
+    """A stretch of the recording whose windows agree on the most likely emotion."""
+
+    start: float
+    end: float
+    label: str
+    prob: float  # mean probability of `label` over the segment's windows
+
+
+@dataclass
+class Timeline:
+    """Per-window probabilities: `times` are window centres in seconds, `probs` is (windows, labels)."""
+
+    times: np.ndarray
+    labels: list[str]
+    probs: np.ndarray
+    segments: list[Segment]
+    starts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    ends: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    duration: float = 0.0
+    gender: dict[str, float] | None = None  # mean over windows, when the model has a gender head
+    window_s: float = WINDOW_S
+    hop_s: float = HOP_S
+
+    def mean(self) -> np.ndarray:
+        """Average over windows: the recording's overall profile."""
+        return self.probs.mean(axis=0) if len(self.probs) else np.zeros(len(self.labels))
+
+
+def _report(progress: Progress | None, fraction: float, desc: str) -> None:
+    if progress is not None:
+        progress(fraction, desc=desc)
+
+
+def _merge(labels: list[str], probs: np.ndarray, merge: bool) -> tuple[list[str], np.ndarray]:
+    if not merge:
+        return list(labels), np.asarray(probs, dtype=np.float64)
+    new_labels, new_probs = merge_labels(list(labels), probs)
+    return list(new_labels), np.asarray(new_probs, dtype=np.float64)
+
+
+def predict_both(model, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Emotion probabilities (clips, labels) and gender probabilities (clips, genders) or None.
+    Uses the model's single-pass `predict_both` when it has one (the Whisper head: one encoder pass for both)."""
+    if hasattr(model, "predict_both"):
+        probs, gender = model.predict_both(waves)
+    else:
+        probs = model.predict(waves)
+        gender = model.predict_gender(waves) if getattr(model, "gender_labels", None) else None
+    gender = None if gender is None else np.asarray(gender, dtype=np.float64).reshape(len(waves), -1)
+    return np.asarray(probs, dtype=np.float64), gender
+
+
+def _gender_dict(model, gender: np.ndarray | None) -> dict[str, float] | None:
+    """Mean gender probabilities over clips, as {label: prob}; None when the model has no gender head."""
+    if gender is None or len(gender) == 0 or not getattr(model, "gender_labels", None):
+        return None
+    return {label: float(p) for label, p in zip(model.gender_labels, gender.mean(axis=0))}
+
+
+def analyse(wave: np.ndarray, model, merge_calm_neutral: bool = False) -> ClipResult:
+    """Emotion (and gender) probabilities for one clip, taken whole."""
+    probs, gender = predict_both(model, [wave])
+    labels, merged = _merge(model.labels, probs[0], merge_calm_neutral)
+    return ClipResult(labels, merged, _gender_dict(model, gender))
+
+
+def voiced_intervals(wave: np.ndarray, top_db: float = VOICED_TOP_DB) -> list[tuple[float, float]]:
+    """(start, end) seconds of the parts with speech energy; short pauses are bridged, short bursts dropped."""
+    rms = features.rms_energy(wave)
+    if rms.size == 0:
+        return []
+    reference = float(np.percentile(rms, VOICED_REFERENCE_PERCENTILE))
+    if reference <= 0:
+        return []
+    loud = rms > reference * 10 ** (-top_db / 20)
+    # edges of runs of loud frames -> [start, end) frame pairs
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], loud.astype(np.int8), [0]])))
+    runs = edges.reshape(-1, 2) / features.FRAMES_PER_SECOND
+    duration = wave.size / SAMPLE_RATE
+    merged: list[list[float]] = []
+    for start, end in runs:
+        if merged and start - merged[-1][1] < MIN_GAP_S:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    return [(float(s), float(min(e, duration))) for s, e in merged if e - s >= MIN_VOICED_S]
+
+
+def window_bounds(intervals: list[tuple[float, float]], window_s: float = WINDOW_S, hop_s: float = HOP_S) -> list[tuple[float, float]]:
+    """Windows of `window_s` every `hop_s` inside each interval; the last one is flush with the interval's end
+    so no speech is left out, and an interval shorter than a window is one window."""
+    bounds: list[tuple[float, float]] = []
+    for start, end in intervals:
+        if end - start <= window_s:
+            bounds.append((start, end))
+            continue
+        starts = list(np.arange(start, end - window_s + 1e-9, hop_s))
+        if end - (starts[-1] + window_s) > 1e-6:
+            starts.append(end - window_s)
+        bounds.extend((float(s), float(s) + window_s) for s in starts)
+    return bounds
+
+
+def segments_of(times_start: np.ndarray, times_end: np.ndarray, labels: list[str], probs: np.ndarray) -> list[Segment]:
+    """Runs of consecutive windows with the same top emotion. A run ends where the next run's first window starts
+    (windows overlap, so the table would otherwise too), or at its last window's end when silence follows."""
+    if len(probs) == 0:
+        return []
+    top = probs.argmax(axis=1)
+    cuts = [0] + [i for i in range(1, len(top)) if top[i] != top[i - 1]] + [len(top)]
+    segments = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        end = float(times_end[b - 1]) if b == len(top) else min(float(times_start[b]), float(times_end[b - 1]))
+        segments.append(Segment(float(times_start[a]), max(end, float(times_start[a])), labels[top[a]], float(probs[a:b, top[a]].mean())))
+    return segments
+
+
+def timeline(
+    wave: np.ndarray,
+    model,
+    window_s: float = WINDOW_S,
+    hop_s: float = HOP_S,
+    progress: Progress | None = None,
+    merge_calm_neutral: bool = False,
+) -> Timeline:
+    """Emotion probabilities in windows over the voiced parts of a recording, batched through the model."""
+    duration = wave.size / SAMPLE_RATE
+    _report(progress, 0.0, "Finding speech")
+    intervals = voiced_intervals(wave) or [(0.0, duration)]  # nothing above the bar: use it all rather than nothing
+    bounds = window_bounds(intervals, window_s, hop_s)
+    chunks, genders = [], []
+    for first in range(0, len(bounds), BATCH_SIZE):
+        batch = bounds[first:first + BATCH_SIZE]
+        probs, gender = predict_both(model, [wave[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in batch])
+        chunks.append(probs)
+        if gender is not None:
+            genders.append(gender)
+        done = first + len(batch)
+        _report(progress, done / len(bounds), f"Window {done} of {len(bounds)}")
+    probs = np.concatenate(chunks) if chunks else np.zeros((0, len(model.labels)))
+    labels, probs = _merge(model.labels, probs, merge_calm_neutral)
+    starts = np.array([s for s, _ in bounds], dtype=np.float64)
+    ends = np.array([e for _, e in bounds], dtype=np.float64)
+    gender = _gender_dict(model, np.concatenate(genders)) if genders else None
+    return Timeline((starts + ends) / 2, labels, probs, segments_of(starts, ends, labels, probs), starts, ends, duration, gender,
+                    window_s, hop_s)
+
+
+def summarise(tl: Timeline) -> ClipResult:
+    """The recording as a whole: mean probabilities (and gender) over the timeline's windows."""
+    return ClipResult(list(tl.labels), tl.mean(), tl.gender)
+
+
+def analyse_recording(
+    wave: np.ndarray, model, merge_calm_neutral: bool = False, progress: Progress | None = None
+) -> tuple[ClipResult, Timeline | None]:
+    """Short clips are analysed whole; longer ones get a timeline, and the overall result is its average."""
+    if wave.size / SAMPLE_RATE <= LONG_CLIP_S:
+        _report(progress, 0.0, "Analysing")
+        return analyse(wave, model, merge_calm_neutral), None
+    tl = timeline(wave, model, progress=progress, merge_calm_neutral=merge_calm_neutral)
+    return summarise(tl), tl

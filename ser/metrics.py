@@ -1,0 +1,91 @@
+"""Scores for speaker-independent evaluation, and the one JSON report format read by the README, model cards and app."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ser import settings
+
+ACCURACY_REPORT = "accuracy.json"
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """Counts, rows = true class, columns = predicted class."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)), 1)
+    return matrix
+
+
+def scores_from_confusion(matrix: np.ndarray, labels: list[str]) -> dict:
+    """Accuracy, UAR (mean of per-class recall over classes present), macro-F1, per-class recall, calm<->neutral count."""
+    matrix = np.asarray(matrix, dtype=np.int64)
+    support = matrix.sum(axis=1)
+    predicted = matrix.sum(axis=0)
+    hits = np.diag(matrix)
+    present = support > 0
+    recall = np.divide(hits, support, out=np.zeros(len(labels)), where=present)
+    precision = np.divide(hits, predicted, out=np.zeros(len(labels)), where=predicted > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(len(labels)), where=(precision + recall) > 0)
+    calm_neutral = 0
+    if "calm" in labels and "neutral" in labels:
+        c, n = labels.index("calm"), labels.index("neutral")
+        calm_neutral = int(matrix[c, n] + matrix[n, c])
+    total = int(matrix.sum())
+    return {
+        "n": total,
+        "accuracy": float(hits.sum() / total) if total else 0.0,
+        "uar": float(recall[present].mean()) if present.any() else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "per_class_recall": {label: float(r) for label, r, p in zip(labels, recall, present) if p},
+        "calm_neutral_confusions": calm_neutral,
+        "labels": list(labels),
+        "confusion": matrix.tolist(),
+    }
+
+
+def compute_metrics(y_true, y_pred, labels: list[str]) -> dict:
+    """All scores for integer class ids `y_true`, `y_pred` over `labels`."""
+    return scores_from_confusion(confusion_matrix(y_true, y_pred, len(labels)), list(labels))
+
+
+def machine_info() -> dict:
+    import os
+
+    import torch
+
+    return {
+        "python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+    }
+
+
+def report_path(name: str = ACCURACY_REPORT) -> Path:
+    return settings.REPORTS_DIR / name
+
+
+def write_report(report: dict, name: str = ACCURACY_REPORT, command: str | None = None) -> Path:
+    """Write `reports/<name>` with when, how and on what machine it was made."""
+    report = {"generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command, "machine": machine_info(), **report}
+    path = report_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path
+
+
+def read_report(name: str = ACCURACY_REPORT) -> dict:
+    """The report, or {} when it has not been generated yet."""
+    path = report_path(name)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def model_scores(model_name: str, name: str = ACCURACY_REPORT) -> dict | None:
+    """One model's cross-validated entry of the accuracy report, or None."""
+    return read_report(name).get("models", {}).get(model_name)

