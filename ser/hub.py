@@ -13,7 +13,6 @@ cached copy", which callers answer by falling back to the embedded default model
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -35,30 +34,32 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import validate_repo_id
 
 from ser.hub_card import write_card
+from ser.models.base import (  # noqa: F401  (re-exported: one safety check for local dirs and Hub repos)
+    CODE_SUFFIXES,
+    HF_KIND,
+    MODEL_KINDS,
+    PICKLE_SUFFIXES,
+    ModelError,
+    _refusal,
+    check_model_files,
+    model_kind,
+    sha256_file,
+    write_checksums,
+)
 from ser.hub_net import EVERYTHING, Guard, HubSilent, guarded
 
-CONFIG_NAME = "config.json"
-CHECKSUMS_NAME = "checksums.json"
-ALLOWED_SUFFIXES = (".json", ".safetensors", ".md", ".txt")
-ALLOWED_NAMES = (".gitattributes",)
 # Only these are ever downloaded, whatever else the repo holds.
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.txt"]
-# Formats that can execute code when loaded (pickle, numpy object arrays) or are code outright.
-PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz"})
-CODE_SUFFIXES = frozenset({".py", ".pyc", ".pyo", ".so", ".dll", ".dylib", ".sh", ".bat", ".exe", ".ipynb"})
-MODEL_KINDS = ("whisper_head", "resnet18", "classic_mlp", "hf_audio_classification")
-HF_KIND = "hf_audio_classification"
 
 DEFAULT_TIMEOUT = 10.0  # seconds a request may wait for the Hub before it counts as unreachable
 PUSH_TIMEOUT = 120.0  # per network wait while pushing: the Hub can take a while to commit big files
-HASH_CHUNK = 1 << 20
 OFFLINE_REASON = "Offline mode is on (HF_HUB_OFFLINE=1)"
 NO_TOKEN_MESSAGE = "No Hugging Face token: run `huggingface-cli login` or set HF_TOKEN."
 REF_HELP = "expected owner/name or owner/name@revision, e.g. my-user/ser-whisper-head@v1"
 REVISION_RE = re.compile(r"[A-Za-z0-9][\w.\-/]{0,199}")
 
 
-class HubError(Exception):
+class HubError(ModelError):
     """A Hub operation failed; str(error) is one sentence for the user."""
 
 
@@ -106,94 +107,14 @@ def looks_like_hub_id(ref: str) -> bool:
 # ---------------------------------------------------------------- model directories
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def model_kind(config: dict[str, Any]) -> str | None:
-    """The model kind named by a config.json, or None if it names none we know."""
-    kind = config.get("kind")
-    if kind is None and ("architectures" in config or "id2label" in config):
-        return HF_KIND
-    return kind if kind in MODEL_KINDS else None
-
-
-def _refusal(name: str, where: str) -> str | None:
-    """Why a file may not be part of a model, or None if it may."""
-    suffix = Path(name).suffix.lower()
-    if suffix in PICKLE_SUFFIXES:
-        return (f"{where} contains {name}, a pickle-style file that can run code when loaded; "
-                "only safetensors weights are accepted.")
-    if suffix in CODE_SUFFIXES:
-        return f"{where} contains {name}, which is code; models that ship code are refused."
-    if suffix in ALLOWED_SUFFIXES or Path(name).name in ALLOWED_NAMES:
-        return None
-    return f"{where} contains {name}, which is not a model file (allowed: *.json, *.safetensors, *.md, *.txt)."
-
-
-def _read_json(path: Path, where: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise HubError(f"{path.name} in {where} is not valid JSON.") from None
-
-
 def check_model_dir(path: str | Path, label: str | None = None) -> dict[str, Any]:
-    """Refuse anything but a safe model directory; return its config.json (with "kind" filled in).
-
-    `label` names the model in messages (e.g. the Hub id of a pulled snapshot) instead of its path.
-    """
-    folder = Path(path)
-    where = label or str(folder)
-    if not folder.is_dir():
-        raise HubError(f"{where} is not a model directory.")
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    for name in files:
-        if (reason := _refusal(name, where)) is not None:
-            raise HubError(reason)
-    if CONFIG_NAME not in files:
-        raise HubError(f"{where} has no {CONFIG_NAME}, so it is not a model directory.")
-    weights = [name for name in files if name.endswith(".safetensors")]
-    if not weights:
-        raise HubError(f"{where} has no *.safetensors weights.")
-    config = _read_json(folder / CONFIG_NAME, where)
-    if not isinstance(config, dict):
-        raise HubError(f"{CONFIG_NAME} in {where} is not a JSON object.")
-    kind = model_kind(config)
-    if kind is None:
-        raise HubError(f"{CONFIG_NAME} in {where} names no known model kind "
-                       f"(expected one of {', '.join(MODEL_KINDS)}).")
-    if CHECKSUMS_NAME in files:
-        _verify_checksums(folder, weights, where)
-    return {**config, "kind": kind}
-
-
-def _verify_checksums(folder: Path, weights: list[str], where: str) -> None:
-    checksums = _read_json(folder / CHECKSUMS_NAME, where)
-    if not isinstance(checksums, dict):
-        raise HubError(f"{CHECKSUMS_NAME} in {where} is not a JSON object.")
-    for name in weights:
-        if name not in checksums:
-            raise HubError(f"{name} in {where} is not listed in {CHECKSUMS_NAME}; refusing unverified weights.")
-    for name, expected in checksums.items():
-        target = folder / name
-        if Path(name).is_absolute() or ".." in Path(name).parts or not target.is_file():
-            raise HubError(f"{CHECKSUMS_NAME} in {where} lists {name}, which is not a file of the model.")
-        if sha256_file(target) != str(expected).lower():
-            raise HubError(f"{name} in {where} does not match its sha256 in {CHECKSUMS_NAME}: "
-                           "the file is corrupted or was tampered with, so it is refused.")
-
-
-def write_checksums(path: str | Path) -> dict[str, str]:
-    """Write checksums.json with the sha256 of every weight file; returns it."""
-    folder = Path(path)
-    checksums = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*.safetensors"))}
-    (folder / CHECKSUMS_NAME).write_text(json.dumps(checksums, indent=2) + "\n", encoding="utf-8")
-    return checksums
+    """`ser.models.base.check_model_files`, with its refusals raised as `HubError`."""
+    try:
+        return check_model_files(path, label)
+    except HubError:
+        raise
+    except ModelError as error:
+        raise HubError(str(error)) from None
 
 
 # ---------------------------------------------------------------- errors

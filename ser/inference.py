@@ -88,13 +88,8 @@ def _merge(labels: list[str], probs: np.ndarray, merge: bool) -> tuple[list[str]
 
 
 def predict_both(model, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Emotion probabilities (clips, labels) and gender probabilities (clips, genders) or None.
-    Uses the model's single-pass `predict_both` when it has one (the Whisper head: one encoder pass for both)."""
-    if hasattr(model, "predict_both"):
-        probs, gender = model.predict_both(waves)
-    else:
-        probs = model.predict(waves)
-        gender = model.predict_gender(waves) if getattr(model, "gender_labels", None) else None
+    """Emotion probabilities (clips, labels) and gender probabilities (clips, genders) or None, in one model pass."""
+    probs, gender = model.predict_both(waves)
     gender = None if gender is None else np.asarray(gender, dtype=np.float64).reshape(len(waves), -1)
     return np.asarray(probs, dtype=np.float64), gender
 
@@ -111,6 +106,13 @@ def analyse(wave: np.ndarray, model, merge_calm_neutral: bool = False) -> ClipRe
     probs, gender = predict_both(model, [wave])
     labels, merged = _merge(model.labels, probs[0], merge_calm_neutral)
     return ClipResult(labels, merged, _gender_dict(model, gender))
+
+
+def analyse_batch(waves: list[np.ndarray], model, merge_calm_neutral: bool = False) -> list[ClipResult]:
+    """`analyse` for several clips in one model call (the CLI batches files this way)."""
+    probs, gender = predict_both(model, list(waves))
+    labels, merged = _merge(model.labels, probs, merge_calm_neutral)
+    return [ClipResult(labels, merged[i], _gender_dict(model, None if gender is None else gender[i:i + 1])) for i in range(len(waves))]
 
 
 def voiced_intervals(wave: np.ndarray, top_db: float = VOICED_TOP_DB) -> list[tuple[float, float]]:

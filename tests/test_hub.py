@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
+from ser.models.base import CHECKSUMS_FILE as CHECKSUMS_NAME
 from ser.hub import (
-    CHECKSUMS_NAME,
     HF_KIND,
     NO_TOKEN_MESSAGE,
     HubError,

@@ -21,7 +21,7 @@ from train import common
 
 # model name -> (training module, what it is); the order is the report's
 FAMILIES = {
-    "whisper-head": ("train.whisper_head", "Whisper-base encoder (frozen) + attentive-pooling head  [default]"),
+    "whisper-head": ("train.whisper_head", "Whisper-base encoder (frozen), mean+std of all 7 hidden states -> linear head, speed-perturbed RAVDESS copies  [default]"),
     "whisper-linear-probe": ("train.linear_probe", "Whisper-base middle layers, mean+std pooled -> logistic regression (floor)"),
     "resnet18": ("train.resnet", "ResNet18 (half width) on log-mel, from scratch"),
     "classic-mlp": ("train.classic", "MFCC + chroma + mel statistics -> MLP (scikit-learn)"),

@@ -47,7 +47,9 @@ class ResNetArgs:
     freq_mask_bins: int = 8
     time_masks: int = 2
     time_mask_frames: int = 20
-    patience: int = field(default=5, metadata={"help": "epochs without a better validation UAR before stopping"})
+    patience: int = field(default=3, metadata={"help": "epochs without a better validation UAR before stopping"})
+    select_after: float = field(default=0.75, metadata={"help": "share of the epochs before checkpoints are compared "
+                                                                  "(until the one-cycle learning rate has decayed, validation swings widely)"})
     val_speakers: int = field(default=2, metadata={"help": "RAVDESS actors of each CV training fold held out for early stopping"})
     final_val_speakers: int = field(default=0, metadata={"help": "actors held out from the final fit (0: all clips, last epoch)"})
     threads: int = 1
@@ -105,7 +107,8 @@ def validation_uar(model: ResNetModel, mels: list[np.ndarray], y: np.ndarray) ->
 
 def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], val_mels: list[np.ndarray], args: ResNetArgs,
         seed: int, name: str = NAME, log=print) -> ResNetModel:
-    """Train from scratch; with validation clips, keep the epoch with the best validation UAR (early stopping)."""
+    """Train from scratch; with validation clips, keep the epoch with the best validation UAR once the learning rate has
+    decayed (`select_after`), and stop after `patience` epochs without improvement (early stopping)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     y = np.array([EMOTIONS.index(r.emotion) for r in train])
@@ -145,13 +148,14 @@ def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], va
             schedule.step()
             total_loss += loss.item()
         message = f"epoch {epoch + 1}/{args.epochs}: loss {total_loss / steps:.3f}, {time.perf_counter() - tick:.0f} s"
-        if val:
+        selecting = val and epoch + 1 >= args.select_after * args.epochs
+        if selecting:
             uar = validation_uar(model, val_mels, val_y)
             message += f", validation UAR {uar:.3f}"
-            if uar > best_uar:
+            if uar >= best_uar:  # on a tie the later epoch wins: it has seen more steps at a lower learning rate
                 best_uar, best_epoch, best_state = uar, epoch, copy.deepcopy(net.state_dict())
         log(message)
-        if val and epoch - best_epoch >= args.patience:
+        if selecting and epoch - best_epoch >= args.patience:
             log(f"early stop: no better validation UAR for {args.patience} epochs")
             break
     if best_state is not None:
@@ -223,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         "augmentation": f"random {args.crop_seconds:g} s crops, SpecAugment ({args.freq_masks} frequency masks <= {args.freq_mask_bins} "
                         f"bands, {args.time_masks} time masks <= {args.time_mask_frames} frames); each epoch uses every RAVDESS clip "
                         f"and a fresh {args.extra_fraction:.0%} of the TESS clips",
+        "early stopping (CV folds)": f"{args.val_speakers} RAVDESS actors of the training fold held out; the best validation-UAR "
+                                     f"epoch from {args.select_after:.0%} of the schedule on is kept, patience {args.patience}",
         "final fit": (f"all clips, last epoch ({model.config['training']['best_epoch']})" if not val else
                       f"{args.final_val_speakers} RAVDESS actors held out to pick the epoch ({model.config['training']['best_epoch']})"),
         "training time": f"{seconds / 60:.0f} min wall time with one CPU thread (final fit)",

@@ -2,7 +2,7 @@
 
 A model directory holds `config.json` (kind, labels, preprocessing, training data, metrics, licence),
 weights as `*.safetensors`, `checksums.json` (sha256 of each weight file) and usually a `README.md` model card.
-Nothing else is ever read from it: no pickles, no code.
+Nothing else is ever read from it: no pickles, no code. `ser.hub` applies the same check to pulled repos.
 """
 
 from __future__ import annotations
@@ -16,8 +16,14 @@ import numpy as np
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 CHECKSUMS_FILE = "checksums.json"
-SAFE_SUFFIXES = (".json", ".safetensors", ".md", ".txt")
 LICENSE = "cc-by-nc-sa-4.0"  # RAVDESS is CC BY-NC-SA 4.0, TESS CC BY-NC-ND 4.0: trained weights inherit non-commercial use
+MODEL_KINDS = ("whisper_head", "resnet18", "classic_mlp", "hf_audio_classification")
+HF_KIND = "hf_audio_classification"  # a transformers checkpoint: "architectures"/"id2label" in config.json, no "kind"
+ALLOWED_SUFFIXES = (".json", ".safetensors", ".md", ".txt")
+ALLOWED_NAMES = (".gitattributes",)
+# formats that can execute code when loaded (pickle, numpy object arrays) or are code outright
+PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz"})
+CODE_SUFFIXES = frozenset({".py", ".pyc", ".pyo", ".so", ".dll", ".dylib", ".sh", ".bat", ".exe", ".ipynb"})
 
 
 class ModelError(ValueError):
@@ -32,41 +38,96 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _read_json(path: Path, where: str):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise ModelError(f"{path.name} in {where} is not valid JSON; the model directory is damaged.") from None
+
+
 def read_config(model_dir: str | Path) -> dict:
     path = Path(model_dir) / CONFIG_FILE
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelError(f"{model_dir} has no {CONFIG_FILE}; it is not a model directory.") from None
-    except ValueError:
-        raise ModelError(f"{path} is not valid JSON; the model directory is damaged.") from None
+    if not path.exists():
+        raise ModelError(f"{model_dir} has no {CONFIG_FILE}; it is not a model directory.")
+    config = _read_json(path, str(model_dir))
+    if not isinstance(config, dict):
+        raise ModelError(f"{CONFIG_FILE} in {model_dir} is not a JSON object.")
+    return config
 
 
-def check_model_files(model_dir: str | Path) -> None:
-    """Refuse directories holding anything but JSON/safetensors/text, and weights whose sha256 differs from checksums.json."""
-    model_dir = Path(model_dir)
-    unsafe = sorted(p.name for p in model_dir.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix not in SAFE_SUFFIXES)
-    if unsafe:
-        raise ModelError(
-            f"Refusing to load {model_dir.name}: it contains {', '.join(unsafe)}; only safetensors and JSON are ever loaded "
-            "(pickles and code can run arbitrary commands)."
-        )
-    checksums_path = model_dir / CHECKSUMS_FILE
-    if checksums_path.exists():
-        try:
-            checksums = json.loads(checksums_path.read_text())
-        except ValueError:
-            raise ModelError(f"{checksums_path} is not valid JSON; the model directory is damaged.") from None
-        for name, expected in checksums.items():
-            path = model_dir / name
-            if not path.exists() or sha256_file(path) != expected:
-                raise ModelError(f"Refusing to load {model_dir.name}: {name} does not match its recorded sha256 (corrupt or tampered).")
+def model_kind(config: dict) -> str | None:
+    """The model kind a config.json names, or None if it names none we know."""
+    kind = config.get("kind")
+    if kind is None and ("architectures" in config or "id2label" in config):
+        return HF_KIND
+    return kind if kind in MODEL_KINDS else None
 
 
-def write_checksums(model_dir: str | Path) -> None:
-    model_dir = Path(model_dir)
-    sums = {p.name: sha256_file(p) for p in sorted(model_dir.glob("*.safetensors"))}
-    (model_dir / CHECKSUMS_FILE).write_text(json.dumps(sums, indent=2) + "\n")
+def _refusal(name: str, where: str) -> str | None:
+    """Why a file may not be part of a model, or None if it may."""
+    suffix = Path(name).suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        return f"{where} contains {name}, a pickle-style file that can run code when loaded; only safetensors weights are accepted."
+    if suffix in CODE_SUFFIXES:
+        return f"{where} contains {name}, which is code; models that ship code are refused."
+    if suffix in ALLOWED_SUFFIXES or Path(name).name in ALLOWED_NAMES:
+        return None
+    return f"{where} contains {name}, which is not a model file (allowed: *.json, *.safetensors, *.md, *.txt)."
+
+
+def check_model_files(model_dir: str | Path, label: str | None = None) -> dict:
+    """Refuse anything but a safe model directory; return its config.json with "kind" filled in.
+
+    Safe means: only JSON/safetensors/text files (no pickles, no code), a config naming a known kind, at least one
+    safetensors file, and every weight file matching its sha256 in checksums.json when that file is present.
+    `label` names the model in messages (e.g. a Hub id) instead of its path.
+    """
+    folder = Path(model_dir)
+    where = label or str(folder)
+    if not folder.is_dir():
+        raise ModelError(f"{where} is not a model directory.")
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    for name in files:
+        if (reason := _refusal(name, where)) is not None:
+            raise ModelError(reason)
+    if CONFIG_FILE not in files:
+        raise ModelError(f"{where} has no {CONFIG_FILE}, so it is not a model directory.")
+    weights = [name for name in files if name.endswith(".safetensors")]
+    if not weights:
+        raise ModelError(f"{where} has no *.safetensors weights.")
+    config = _read_json(folder / CONFIG_FILE, where)
+    if not isinstance(config, dict):
+        raise ModelError(f"{CONFIG_FILE} in {where} is not a JSON object.")
+    kind = model_kind(config)
+    if kind is None:
+        raise ModelError(f"{CONFIG_FILE} in {where} names no known model kind (expected one of {', '.join(MODEL_KINDS)}).")
+    if CHECKSUMS_FILE in files:
+        _verify_checksums(folder, weights, where)
+    return {**config, "kind": kind}
+
+
+def _verify_checksums(folder: Path, weights: list[str], where: str) -> None:
+    checksums = _read_json(folder / CHECKSUMS_FILE, where)
+    if not isinstance(checksums, dict):
+        raise ModelError(f"{CHECKSUMS_FILE} in {where} is not a JSON object.")
+    for name in weights:
+        if name not in checksums:
+            raise ModelError(f"{name} in {where} is not listed in {CHECKSUMS_FILE}; refusing unverified weights.")
+    for name, expected in checksums.items():
+        target = folder / name
+        if Path(name).is_absolute() or ".." in Path(name).parts or not target.is_file():
+            raise ModelError(f"{CHECKSUMS_FILE} in {where} lists {name}, which is not a file of the model.")
+        if sha256_file(target) != str(expected).lower():
+            raise ModelError(f"{name} in {where} does not match its sha256 in {CHECKSUMS_FILE}: "
+                             "the file is corrupted or was tampered with, so it is refused.")
+
+
+def write_checksums(model_dir: str | Path) -> dict[str, str]:
+    """Write checksums.json with the sha256 of every weight file; returns it."""
+    folder = Path(model_dir)
+    checksums = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*.safetensors"))}
+    (folder / CHECKSUMS_FILE).write_text(json.dumps(checksums, indent=2) + "\n", encoding="utf-8")
+    return checksums
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -89,6 +150,7 @@ class EmotionModel:
         self.labels: list[str] = list(config["labels"])
         self.gender_labels: list[str] | None = config.get("gender_labels")
         self.name: str = config.get("name", self.kind)
+        self.notice: str | None = None  # set by `ser.models.load_model` when the user should be told something
 
     # --- prediction -------------------------------------------------------------------------------------------
     def predict(self, waves: list[np.ndarray] | np.ndarray) -> np.ndarray:
@@ -102,6 +164,10 @@ class EmotionModel:
     def predict_gender(self, waves: list[np.ndarray]) -> np.ndarray | None:
         """Probabilities over `self.gender_labels`, or None for models without a gender head."""
         return None
+
+    def predict_both(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Emotion and gender probabilities; models with a shared encoder override this to run it once."""
+        return self.predict(waves), (self.predict_gender(waves) if self.gender_labels else None)
 
     # --- files ------------------------------------------------------------------------------------------------
     def save(self, model_dir: str | Path, card: str | None = None) -> Path:

@@ -1,0 +1,146 @@
+"""Targets, the default-vs-peer comparison, and the Markdown "Performance" section written from `reports/bench.json`."""
+
+from __future__ import annotations
+
+TARGETS = {
+    "default_4s_median_ms_max": 60,  # default model, one 4-s clip, 2 torch threads
+    "speedup_vs_wav2vec2_large_min": 10,  # same clip, same run
+    "cli_realtime_factor_min": 100,  # RAVDESS end to end
+    "timeline_10min_wall_s_max": 10,
+    "timeline_10min_rss_mb_max": 1500,
+}
+CLIP = "4s"
+
+
+def _get(d: dict, *keys):
+    for key in keys:
+        if not isinstance(d, dict) or key not in d:
+            return None
+        d = d[key]
+    return d
+
+
+def comparison(report: dict) -> dict:
+    """{peer: {clip: peer median / default median}}: how many times faster the default model is, clip by clip."""
+    ours = _get(report, "latency", report.get("default_model"), "clips") or {}
+    out = {}
+    for name, entry in (report.get("peer") or {}).items():
+        clips = entry.get("clips", {}) if isinstance(entry, dict) else {}
+        out[name] = {clip: round(m["median_ms"] / ours[clip]["median_ms"], 1) for clip, m in clips.items() if clip in ours}
+    return out
+
+
+def check_targets(report: dict) -> tuple[dict, dict]:
+    """(comparison, {target: True/False, or None when not measured}); timeline targets need the full 10-minute recording."""
+    ratios = comparison(report)
+    full_recording = _get(report, "timeline", "recording_s") == 600.0
+    measured = {
+        "default_4s_median_ms_max": _get(report, "latency", report.get("default_model"), "clips", CLIP, "median_ms"),
+        "speedup_vs_wav2vec2_large_min": _get(ratios, "wav2vec2-large-xlsr", CLIP),
+        "cli_realtime_factor_min": _get(report, "cli", "realtime_factor"),
+        "timeline_10min_wall_s_max": _get(report, "timeline", "wall_s") if full_recording else None,
+        "timeline_10min_rss_mb_max": _get(report, "timeline", "peak_rss_mb") if full_recording else None,
+    }
+    meets = {}
+    for name, value in measured.items():
+        limit = TARGETS[name]
+        meets[name] = None if value is None else (value <= limit if name.endswith("_max") else value >= limit)
+    return ratios, meets
+
+
+def _ms(entry: dict | None, clip: str) -> str:
+    m = _get(entry or {}, "clips", clip)
+    return f"{m['median_ms']:.0f} / {m['p95_ms']:.0f}" if m else "-"
+
+
+def _latency_table(report: dict) -> list[str]:
+    clips = ["1s", "4s", "10s"]
+    default = report.get("default_model")
+    lines = ["| model | " + " | ".join(c.replace("s", " s") for c in clips) + " |", "|---" * (len(clips) + 1) + "|"]
+    for ref, entry in (report.get("latency") or {}).items():
+        if "error" in entry:
+            lines.append(f"| {ref} | not measured: {entry['error']} |" + " |" * (len(clips) - 1))
+            continue
+        name = entry.get("name", ref) + (" (default)" if ref == default else "")
+        lines.append(f"| {name} | " + " | ".join(_ms(entry, c) for c in clips) + " |")
+    for name, entry in (report.get("peer") or {}).items():
+        if "error" in entry:
+            lines.append(f"| pipeline {name} | not measured: {entry['error']} |" + " |" * (len(clips) - 1))
+            continue
+        label = f"`pipeline(\"audio-classification\")`, {name} ({entry['params_m']:.0f} M params, random weights)"
+        lines.append(f"| {label} | " + " | ".join(_ms(entry, c) for c in clips) + " |")
+    return lines
+
+
+def _cli_lines(report: dict) -> list[str]:
+    cli, tl = report.get("cli") or {}, report.get("timeline") or {}
+    lines = ["| run | input | wall time | throughput | peak RSS |", "|---|---|---|---|---|"]
+    if "wall_s" in cli:
+        lines.append(f"| `python -m ser predict ravdess/` | {cli['files']} files, {cli['audio_s'] / 60:.0f} min of audio | "
+                     f"{cli['wall_s']:.1f} s | {cli['clips_per_s']:.1f} clips/s, {cli['realtime_factor']:.0f}x real time "
+                     f"({cli['steady_realtime_factor']:.0f}x after start-up) | {cli['peak_rss_mb']:.0f} MB |")
+    elif cli:
+        lines.append(f"| `python -m ser predict ravdess/` | not measured: {cli.get('error')} | | | |")
+    if "wall_s" in tl:
+        lines.append(f"| `python -m ser predict recording.flac --timeline` | {tl['recording_s'] / 60:g} min recording, "
+                     f"{tl['windows']} windows | {tl['wall_s']:.1f} s | {tl['realtime_factor']:.0f}x real time | {tl['peak_rss_mb']:.0f} MB |")
+    elif tl:
+        lines.append(f"| `python -m ser predict recording.flac --timeline` | not measured: {tl.get('error')} | | | |")
+    return lines
+
+
+def _other_lines(report: dict) -> list[str]:
+    lines = []
+    app = _get(report, "app", "app")
+    if app:
+        lines.append(f"- App (`python app.py`, through `gradio_client`, {app['model']}): a 4-s clip is analysed in "
+                     f"{app['analysis_ms']['median']:.0f} ms (median of {app['analysis_ms']['n']}; round trip with upload and "
+                     f"figures {app['round_trip_ms']['median']:.0f} ms); ready {app['ready_s']:.1f} s after start; "
+                     f"{app['rss_mb']:.0f} MB resident after {app['requests_before_rss']} requests.")
+    elif "app" in report:
+        lines.append(f"- App: not measured ({_get(report, 'app', 'error')}).")
+    loader = report.get("loader") or {}
+    if "files_per_s" in loader:
+        lines.append(f"- Audio loader: {loader['files']} RAVDESS files in {loader['total_s']:.1f} s on one core "
+                     f"(median {loader['median_ms']:.1f} ms per file, {loader['realtime_factor']:.0f}x real time).")
+    return lines
+
+
+def _target_lines(report: dict) -> list[str]:
+    meets = report.get("meets_targets") or {}
+    text = {
+        "default_4s_median_ms_max": "default model, 4-s clip, 2 threads: <= {} ms",
+        "speedup_vs_wav2vec2_large_min": "default model vs the wav2vec2-large pipeline, 4-s clip: >= {}x faster",
+        "cli_realtime_factor_min": "CLI on RAVDESS: >= {}x real time",
+        "timeline_10min_wall_s_max": "10-minute timeline: <= {} s",
+        "timeline_10min_rss_mb_max": "10-minute timeline: <= {} MB resident",
+    }
+    mark = {True: "met", False: "**missed**", None: "not measured"}
+    return [f"- {text[name].format(limit)}: {mark[meets.get(name)]}" for name, limit in TARGETS.items()]
+
+
+def markdown(report: dict) -> str:
+    """The README's Performance section, every figure taken from the report."""
+    m = report.get("machine", {})
+    ratios = report.get("comparison") or {}
+    speedups = [f"{r['4s']:.0f}x faster than the {name} pipeline" for name, r in ratios.items() if "4s" in r]
+    runs = _get(report, "latency", report.get("default_model"), "clips", "4s", "runs") or "-"
+    lines = [
+        "## Performance", "",
+        f"Measured by `make bench` on {m.get('processor', '?')} with {m.get('cpu_count', '?')} cores, torch {m.get('torch', '?')}, "
+        f"{report.get('generated', '')[:10]}; load average {report.get('load_average_before', ['?'])[0]} at the start "
+        f"(figures from a busy machine are pessimistic). Full numbers: `reports/bench.json`."
+        + (" **Quick smoke pass: few runs, not for quoting.**" if report.get("quick") else ""), "",
+        f"### One clip ({report.get('torch_threads_latency')} torch threads; median / p95 ms of {runs} runs; features included)", "",
+        *_latency_table(report), "",
+        *[f"_{note}_" for note in report.get("notes", [])], *([""] if report.get("notes") else []),
+    ]
+    if speedups:
+        lines += [f"On a 4-s clip the default model is {' and '.join(speedups)} (same clips, same threads, same run). "
+                  "The pipelines use wav2vec2 models built from their configs with random weights: same compute as the "
+                  "fine-tuned SER checkpoints, nothing downloaded.", ""]
+    lines += [f"### Command line (torch default of {report.get('torch_threads_cli')} threads, "
+              f"{report.get('cli_decode_workers')} decoding thread(s))", "",
+              "Wall time is end to end: Python start-up, model loading, decoding, the model and writing the CSV.", "",
+              *_cli_lines(report), "", *_other_lines(report), "", "### Targets", "", *_target_lines(report), ""]
+    return "\n".join(lines)

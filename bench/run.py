@@ -1,0 +1,121 @@
+"""`make bench`: every benchmark in one run -> `reports/bench.json` and `reports/bench.md` (the README's Performance section).
+
+    python -m bench.run           # the full suite (~10 min on 2 cores)
+    python -m bench.run --quick   # smoke pass: 3 runs, a few clips, a 1-minute recording -> reports/bench_quick.{json,md}
+
+Order: audio loader, per-clip latency of each shipped model, the transformers pipeline peers on the same clips,
+the CLI on RAVDESS, the CLI's timeline of a 10-minute recording, the app through gradio_client.
+A benchmark that fails is recorded with its error; the others still run.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may download; set before transformers is imported
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+
+from bench import latency, peer, throughput  # noqa: E402
+from bench.report import TARGETS, check_targets, markdown  # noqa: E402
+from ser import settings  # noqa: E402
+from ser.cli import default_workers  # noqa: E402
+from ser.metrics import read_report, report_path, write_report  # noqa: E402
+
+QUICK = {"runs": 3, "loader_limit": 100, "cli_limit": 48, "recording_s": 60.0, "large_lengths": (4.0,), "app": ["--requests", "3", "--total", "5"]}
+# the large peer takes seconds per call: measured on the 4-s clip only (the target's clip), to keep the suite near 10 min
+FULL = {"runs": latency.RUNS, "loader_limit": None, "cli_limit": None, "recording_s": throughput.RECORDING_S, "large_lengths": (4.0,),
+        "app": []}
+
+
+@contextlib.contextmanager
+def keeping(report_name: str):
+    """Restore a report after a quick pass overwrote it: smoke numbers must not replace real ones."""
+    path = report_path(report_name)
+    saved = path.read_bytes() if path.exists() else None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            path.write_bytes(saved)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def module_report(module: str, args: list[str], report_name: str, quick: bool) -> dict:
+    """Run an existing benchmark (`python -m bench.loader`, `bench.app`) in its own process and fold in its report."""
+    with keeping(report_name) if quick else contextlib.nullcontext():
+        subprocess.run([sys.executable, "-m", module, *args], cwd=settings.PROJECT_ROOT, check=True)
+        report = read_report(report_name)
+    return {k: v for k, v in report.items() if k not in ("generated", "machine")}
+
+
+def step(results: dict, name: str, fn, *args, **kwargs) -> None:
+    """Run one benchmark into results[name]; a failure becomes {"error": ...} and the suite goes on."""
+    print(f"== {name}", flush=True)
+    start = time.perf_counter()
+    try:
+        results[name] = fn(*args, **kwargs)
+    except BaseException as err:  # noqa: BLE001 - including SystemExit from a sub-benchmark
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        traceback.print_exc()
+        results[name] = {"error": f"{type(err).__name__}: {err}"}
+    results.setdefault("step_s", {})[name] = round(time.perf_counter() - start, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fast smoke pass, written to reports/bench_quick.{json,md}")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+
+    import torch
+
+    cli_threads = torch.get_num_threads()  # what the CLI subprocesses get: torch's default for this machine
+    torch.set_num_threads(latency.THREADS)
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    results: dict = {}
+    loader_args = [] if plan["loader_limit"] is None else ["--limit", str(plan["loader_limit"])]
+    step(results, "loader", module_report, "bench.loader", loader_args, "bench_loader.json", args.quick)
+    waves = latency.clips()
+    step(results, "latency", latency.run, plan["runs"], waves)
+    step(results, "peer", peer.run, waves, plan["runs"], plan["large_lengths"])
+    step(results, "cli", throughput.cli_throughput, plan["cli_limit"])
+    step(results, "timeline", throughput.timeline, plan["recording_s"])
+    if (settings.PROJECT_ROOT / "app.py").exists():
+        step(results, "app", module_report, "bench.app", plan["app"], "bench_app.json", args.quick)
+
+    report = {
+        "quick": args.quick,
+        "default_model": settings.default_model(),
+        "torch_threads_latency": latency.THREADS,
+        "torch_threads_cli": cli_threads,
+        "cli_decode_workers": default_workers(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "wall_s": round(time.perf_counter() - started, 1),
+        **results,
+    }
+    if plan["large_lengths"] is not None:
+        report["notes"] = [f"wav2vec2-large-xlsr pipeline measured on the {', '.join(f'{s:g}-s' for s in plan['large_lengths'])} "
+                           f"clip only ({plan['runs']} runs): each call takes seconds, and the suite must stay near 10 minutes."]
+    report["targets"] = TARGETS
+    report["comparison"], report["meets_targets"] = check_targets(report)
+    name = "bench_quick" if args.quick else "bench"
+    path = write_report(report, name=f"{name}.json", command="python -m bench.run" + (" --quick" if args.quick else ""))
+    md = markdown(read_report(f"{name}.json"))
+    (settings.REPORTS_DIR / f"{name}.md").write_text(md)
+    print(md)
+    print(f"wrote {path.relative_to(settings.PROJECT_ROOT)} and reports/{name}.md in {report['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
