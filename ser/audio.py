@@ -21,6 +21,9 @@ SAMPLE_RATE = 16000  # every model and feature in the project works at 16 kHz
 MIN_INPUT_RATE = 8000  # telephone audio; below that speech is unintelligible
 MAX_INPUT_RATE = 192000  # studio audio; above that the header is almost certainly corrupt
 SILENCE_PEAK = 1e-3  # peak amplitude (full scale 1.0) under which a clip counts as silence (-60 dBFS)
+# +60 dBFS: no recording is this loud; float files beyond it are corrupt (e.g. integer data under a float header),
+# and their spectral power overflows float32 into NaN predictions
+MAX_PEAK = 1e3
 TRIM_TOP_DB = 40  # leading/trailing frames this far below the peak are silence when trimming
 FFMPEG_TIMEOUT_S = 60
 
@@ -53,6 +56,7 @@ def load_audio(
         if samples.size == 0:
             raise AudioError("The audio contains no samples; record or upload a clip with sound in it.")
         _check_finite(samples)
+        _check_peak(samples)
         _check_length(samples.size / rate, min_seconds, max_seconds)
         samples = resample(samples, rate)
         samples = remove_dc(samples)
@@ -94,7 +98,7 @@ def read_source(source: AudioSource, sample_rate: int | None, max_seconds: float
 def _array_input(samples: np.ndarray, rate) -> tuple[np.ndarray, int]:
     try:
         rate = int(rate)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # None, "fast", NaN, infinity
         raise AudioError("The sample rate must be a whole number of samples per second.") from None
     if samples.ndim > 2:
         raise AudioError("Audio arrays must be 1-D (mono) or 2-D (samples x channels).")
@@ -196,7 +200,9 @@ def to_float(samples: np.ndarray) -> np.ndarray:
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
-    """Average any number of channels."""
+    """Average any number of channels (none at all means no samples)."""
+    if samples.ndim == 2 and samples.shape[1] == 0:
+        return np.zeros(0, dtype=np.float32)
     if samples.ndim == 2:
         samples = samples.mean(axis=1, dtype=np.float64).astype(np.float32) if samples.shape[1] > 1 else samples[:, 0]
     return np.ascontiguousarray(samples, dtype=np.float32)
@@ -224,6 +230,21 @@ def trim_silence(samples: np.ndarray, top_db: float = TRIM_TOP_DB) -> np.ndarray
     return trimmed if trimmed.size >= SAMPLE_RATE // 10 else samples
 
 
+def check_wave(wave) -> np.ndarray:
+    """The loader's output contract, for code handed a waveform directly (the features): a non-empty 1-D float
+    array, finite and within `MAX_PEAK`. Returns it as float32; raises `AudioError` otherwise."""
+    if not isinstance(wave, np.ndarray) or wave.ndim != 1:
+        raise AudioError("A waveform must be a 1-D array of samples; load audio with ser.audio.load_audio.")
+    if not np.issubdtype(wave.dtype, np.floating):
+        raise AudioError("A waveform must hold float samples; load audio with ser.audio.load_audio.")
+    if wave.size == 0:
+        raise AudioError("The audio contains no samples; record or upload a clip with sound in it.")
+    wave = wave.astype(np.float32, copy=False)  # float64 beyond float32's range becomes inf, refused next
+    _check_finite(wave)
+    _check_peak(wave)
+    return wave
+
+
 def pad_or_trim(samples: np.ndarray, length: int) -> np.ndarray:
     """Zero-pad or cut at the end to exactly `length` samples."""
     if samples.shape[-1] >= length:
@@ -242,6 +263,12 @@ def _check_rate(rate: int) -> None:
 def _check_finite(samples: np.ndarray) -> None:
     if not np.isfinite(samples).all():
         raise AudioError("The audio contains invalid samples (NaN or infinity); re-export it from your recorder.")
+
+
+def _check_peak(samples: np.ndarray) -> None:
+    peak = float(np.abs(samples).max())
+    if peak > MAX_PEAK:
+        raise AudioError(f"The audio's samples reach {peak:.3g}, far beyond full scale (1.0); the file is corrupt, so re-export it.")
 
 
 def _check_length(seconds: float, min_seconds: float, max_seconds: float) -> None:

@@ -294,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--merge-calm-neutral", action="store_true", help="report calm and neutral as one class, calm/neutral")
     predict.add_argument("--workers", type=int, default=default_workers(), metavar="N",
                          help="decoding threads beside the model (0: decode in the main thread; default %(default)s)")
+    predict.add_argument("--threads", type=int, default=None, metavar="N",
+                         help="torch threads for the model (default: torch's choice, one per core; on a busy machine 1 is faster)")
     predict.add_argument("--batch-size", type=int, default=BATCH_SIZE, metavar="N", help="clips per model call (default %(default)s)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar or summary on standard error")
     commands.add_parser("eval", help="run the evaluation protocol (python -m train.evaluate); options are passed on", add_help=False)
@@ -303,13 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
 def run_predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    if args.workers < 0 or args.batch_size < 1:
-        print("--workers must be 0 or more and --batch-size 1 or more.", file=sys.stderr)
+    if args.workers < 0 or args.batch_size < 1 or (args.threads is not None and args.threads < 1):
+        print("--workers must be 0 or more, --threads and --batch-size 1 or more.", file=sys.stderr)
         return EXIT_USAGE
     if args.out and not Path(args.out).expanduser().resolve().parent.is_dir():
         print(f"Cannot write {args.out!r}: its folder does not exist.", file=sys.stderr)
         return EXIT_USAGE
     started = time.perf_counter()
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     entries = expand_paths(args.paths)
     try:
         model = load(args.model)

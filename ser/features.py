@@ -1,7 +1,7 @@
 """The one implementation of waveform -> spectral features, used by the plots, the models and training alike.
 
 All functions take mono float32 audio at `SAMPLE_RATE` (what `ser.audio.load_audio` returns) and return
-arrays shaped (features, frames) with frames every `HOP_LENGTH` samples.
+arrays shaped (features, frames) with frames every `HOP_LENGTH` samples. Any other input raises `AudioError`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import functools
 import librosa
 import numpy as np
 
-from ser.audio import SAMPLE_RATE
+from ser.audio import SAMPLE_RATE, check_wave
 
 N_FFT = 400  # 25 ms window: the usual speech analysis frame, and Whisper's
 HOP_LENGTH = 160  # 10 ms hop -> 100 frames per second
@@ -27,6 +27,7 @@ PITCH_FMIN, PITCH_FMAX = 65.0, 500.0  # covers adult speech, low male to high fe
 
 def power_spectrogram(wave: np.ndarray) -> np.ndarray:
     """|STFT|^2, shape (1 + N_FFT // 2, frames); centred frames with reflect padding, as Whisper does."""
+    wave = check_wave(wave)
     stft = librosa.stft(wave, n_fft=N_FFT, hop_length=HOP_LENGTH, window="hann", center=True, pad_mode="reflect")
     return (np.abs(stft) ** 2).astype(np.float32)
 
@@ -55,7 +56,8 @@ def log_mel(wave: np.ndarray, n_mels: int = N_MELS, power: np.ndarray | None = N
 
 def whisper_log_mel(wave: np.ndarray) -> np.ndarray:
     """Whisper's input features: log10 mel power, floored 8 below the peak, scaled to about [-1, 1]. Shape (80, frames)."""
-    mel = mel_power(wave, WHISPER_N_MELS)[:, :-1]  # Whisper drops the last (padding) frame
+    mel = mel_power(wave, WHISPER_N_MELS)
+    mel = mel[:, :-1] if mel.shape[1] > 1 else mel  # Whisper drops the last (padding) frame; a 1-frame clip keeps it
     log_spec = np.log10(np.maximum(mel, 1e-10))
     log_spec = np.maximum(log_spec, log_spec.max() - 8.0)
     return ((log_spec + 4.0) / 4.0).astype(np.float32)
@@ -82,11 +84,13 @@ def chroma(wave: np.ndarray, power: np.ndarray | None = None) -> np.ndarray:
 
 def rms_energy(wave: np.ndarray) -> np.ndarray:
     """Frame RMS, shape (frames,)."""
+    wave = check_wave(wave)
     return librosa.feature.rms(y=wave, frame_length=N_FFT, hop_length=HOP_LENGTH, center=True)[0].astype(np.float32)
 
 
 def pitch_contour(wave: np.ndarray) -> np.ndarray:
     """Fundamental frequency per frame in Hz (NaN where unvoiced), by probabilistic YIN."""
+    wave = check_wave(wave)
     f0, _, _ = librosa.pyin(
         wave, fmin=PITCH_FMIN, fmax=PITCH_FMAX, sr=SAMPLE_RATE, frame_length=1024, hop_length=HOP_LENGTH, center=True
     )
@@ -95,6 +99,7 @@ def pitch_contour(wave: np.ndarray) -> np.ndarray:
 
 def summary_features(wave: np.ndarray) -> np.ndarray:
     """Fixed-length vector for the classic model: mean and std of MFCC (+deltas), chroma, log-mel, RMS, ZCR, centroid."""
+    wave = check_wave(wave)
     power = power_spectrogram(wave)
     mel_db = log_mel(wave, power=power)
     parts = [

@@ -72,3 +72,14 @@ def write_bytes(tmp_path) -> Callable[[str, bytes], Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """`python app.py` with the default model on a free loopback port, its own GRADIO_TEMP_DIR, offline, and a 12-MB
+    upload cap (so a file over the cap is cheap to make); one per session, shared by the suites that talk to the app.
+    Yields `bench.load.AppServer` (url, temp_dir, log_path, env, alive(), rss_bytes())."""
+    from bench.load import running_app
+
+    with running_app(tmp_path_factory.mktemp("app-server"), SER_MAX_UPLOAD_MB="12") as server:
+        yield server

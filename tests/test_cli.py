@@ -201,3 +201,10 @@ def test_usage_errors(args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_eval_hands_its_options_to_the_evaluation_protocol():
+    result = run_cli("eval", "--models", "no-such-family")  # refused by train.evaluate before anything is trained
+    assert result.returncode == 1
+    assert "Unknown model family no-such-family" in result.stderr
+    assert "Traceback" not in result.stderr

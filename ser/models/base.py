@@ -103,7 +103,21 @@ def check_model_files(model_dir: str | Path, label: str | None = None) -> dict:
         raise ModelError(f"{CONFIG_FILE} in {where} names no known model kind (expected one of {', '.join(MODEL_KINDS)}).")
     if CHECKSUMS_FILE in files:
         _verify_checksums(folder, weights, where)
+    _check_safetensors(folder, weights, where)
     return {**config, "kind": kind}
+
+
+def _check_safetensors(folder: Path, weights: list[str], where: str) -> None:
+    """Parse each weight file's header (cheap: the tensors are not read), so a file that only has the suffix
+    (a renamed pickle, a truncated download) is a ModelError sentence rather than a loader exception later."""
+    from safetensors import safe_open
+
+    for name in weights:
+        try:
+            with safe_open(str(folder / name), framework="numpy"):
+                pass
+        except Exception:  # SafetensorError, OSError: what is wrong with the bytes does not matter to the user
+            raise ModelError(f"{name} in {where} is not a valid safetensors file, so it is refused; the model is damaged.") from None
 
 
 def _verify_checksums(folder: Path, weights: list[str], where: str) -> None:
