@@ -28,7 +28,7 @@ from ser import inference, plots, settings
 from ser.audio import SAMPLE_RATE, AudioError, load_audio
 from ser.labels import CALM_NEUTRAL
 from ser.metrics import ACCURACY_REPORT, model_scores, read_report
-from ser.models import load_model, local_models, resolve
+from ser.models import load_with_fallback, local_models, resolve
 from ser.models.base import ModelError
 
 log = logging.getLogger("ser.app")
@@ -92,20 +92,24 @@ WARM_UP_SECONDS = 1.0
 
 
 def _load(ref: str):
-    """`load_model`, plus one prediction on noise the first time: models load parts lazily (the Whisper encoder)."""
+    """`load_model` (an unreachable Hub falls back to the cache or the default model, with a sentence to show),
+    plus one prediction on noise the first time: models load parts lazily (the Whisper encoder)."""
     with _model_lock:
-        model = load_model(ref)
-        if ref not in _ready_models:
+        model, notice = load_with_fallback(ref)
+        if model.name not in _ready_models:
             model.predict([np.random.default_rng(0).normal(0, 0.1, int(WARM_UP_SECONDS * SAMPLE_RATE)).astype(np.float32)])
-            _ready_models.add(ref)
-        return model
+            _ready_models.add(model.name)
+        return model, notice
 
 
 def model_for(choice: str | None, hub_id: str | None):
     """The model to use, loaded once per process; any failure is a `ModelError` sentence."""
     ref = model_ref(choice, hub_id)
     try:
-        return _load(ref)
+        model, notice = _load(ref)
+        if notice:
+            gr.Info(html.escape(notice, quote=False))  # e.g. "Hub unreachable; falling back to the embedded default model."
+        return model
     except ModelError:
         raise
     except ImportError as err:  # e.g. Hub support missing from this install
@@ -367,6 +371,28 @@ def warm_up() -> None:
         log.exception("warm-up failed; the first request will report the problem")
 
 
+UPLOAD_SWEEP_MAX_S = 60.0  # look for expired uploads at least this often
+
+
+def sweep_uploads(demo: gr.Blocks, ttl: float) -> None:
+    """Forever (a daemon thread): delete users' uploads older than `ttl` seconds. Gradio keeps every upload in
+    GRADIO_TEMP_DIR until told otherwise; `delete_cache` would also delete the cached example clips that
+    gr.Examples keeps pointing at, and deleting right after a request could remove a concurrent request's file
+    (identical uploads share one path), so only files gradio registered as uploads go, once they are old."""
+    while True:
+        time.sleep(max(1.0, min(UPLOAD_SWEEP_MAX_S, ttl / 2)))
+        now = time.time()
+        for path in list(demo.upload_file_set):
+            try:
+                if now - os.path.getctime(path) > ttl:  # a re-upload of the same bytes renews ctime
+                    os.remove(path)
+                    os.rmdir(os.path.dirname(path))  # its hash folder, unless something else is in it
+            except OSError:
+                pass
+            if not os.path.exists(path):
+                demo.upload_file_set.discard(path)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio polls itself at startup; those lines are noise
@@ -385,6 +411,7 @@ def main() -> None:
         allowed_paths=[str(settings.EXAMPLES_DIR)],  # the lesson tab plays the example clips
         css=CSS,
     )
+    threading.Thread(target=sweep_uploads, args=(demo, settings.upload_ttl()), daemon=True, name="upload-sweeper").start()
     warm_up()
     demo.block_thread()
 

@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     step(results, "timeline", throughput.timeline, plan["recording_s"])
     if (settings.PROJECT_ROOT / "app.py").exists():
         step(results, "app", module_report, "bench.app", plan["app"], "bench_app.json", args.quick)
+        step(results, "load", module_report, "bench.load", ["--clients", "5", "--requests", "4"] if args.quick else [],
+             "load.json", args.quick)
 
     report = {
         "quick": args.quick,

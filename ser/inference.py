@@ -19,6 +19,7 @@ from ser.labels import merge_calm_neutral as merge_labels
 LONG_CLIP_S = 6.0  # above this one label for the whole recording hides changes: show a timeline
 WINDOW_S = 3.0  # about one acted sentence, the length the models were trained on
 HOP_S = 1.0
+MAX_WINDOWS = 200  # long recordings widen the hop so a 10-minute file costs ~200 windows (seconds, not minutes)
 BATCH_SIZE = 16  # windows per model call: bounded memory, still amortises per-call overhead
 VOICED_TOP_DB = 35.0  # frames this far below the loud frames count as silence
 VOICED_REFERENCE_PERCENTILE = 99.0  # "loud" = this percentile of frame RMS, so one click does not set the bar
@@ -178,6 +179,8 @@ def timeline(
     duration = wave.size / SAMPLE_RATE
     _report(progress, 0.0, "Finding speech")
     intervals = voiced_intervals(wave) or [(0.0, duration)]  # nothing above the bar: use it all rather than nothing
+    voiced = sum(end - start for start, end in intervals)
+    hop_s = max(hop_s, voiced / MAX_WINDOWS)
     bounds = window_bounds(intervals, window_s, hop_s)
     chunks, genders = [], []
     for first in range(0, len(bounds), BATCH_SIZE):

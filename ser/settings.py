@@ -55,6 +55,11 @@ def max_upload_mb() -> float:
     return _float("SER_MAX_UPLOAD_MB", 100.0)
 
 
+def upload_ttl() -> float:
+    """Seconds an upload stays in Gradio's temp folder before the app deletes it (`SER_UPLOAD_TTL_SECONDS`, default 900)."""
+    return _float("SER_UPLOAD_TTL_SECONDS", 900.0)
+
+
 def default_model() -> str:
     """Model the app and CLI use when none is named (`SER_MODEL`, default the shipped Whisper head)."""
     return os.environ.get("SER_MODEL") or DEFAULT_MODEL

@@ -107,6 +107,31 @@ def riff(fmt: int, channels: int, rate: int, bits: int, data: bytes, claimed: in
     return b"RIFF" + struct.pack("<I", len(body) if riff_size is None else riff_size) + body
 
 
+@functools.lru_cache(maxsize=None)
+def real_file(kind: str) -> bytes:
+    """0.8 s of a tone in noise, encoded by libsndfile: valid files for the mutation tests to break."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(0.8 * 22050)) / 22050
+    wave = 0.3 * np.sin(2 * np.pi * 330 * t) + 0.02 * rng.standard_normal(t.size)
+    container, subtype = REAL_KINDS[kind]
+    buffer = io.BytesIO()
+    sf.write(buffer, np.stack([wave, 0.5 * wave], axis=1), 22050, format=container, subtype=subtype)
+    return buffer.getvalue()
+
+
+REAL_KINDS = {"wav16": ("WAV", "PCM_16"), "wavfloat": ("WAV", "FLOAT"), "wav8": ("WAV", "PCM_U8"), "flac": ("FLAC", "PCM_16"),
+              "ogg": ("OGG", "VORBIS"), "mp3": ("MP3", "MPEG_LAYER_III"), "aiff": ("AIFF", "PCM_24")}
+MUTATIONS = st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=8)
+
+
+def mutate(data: bytes, changes: list[tuple[float, int]], keep: float) -> bytes:
+    """Overwrite bytes at relative positions, then keep the first `keep` fraction of the file."""
+    blob = bytearray(data)
+    for where, value in changes:
+        blob[int(where * len(blob))] = value
+    return bytes(blob[: max(0, int(keep * len(blob)))])
+
+
 # --- the loader ---------------------------------------------------------------------------------------------------
 
 
@@ -150,31 +175,6 @@ def test_arrays_of_any_shape_dtype_and_rate_are_audio_or_one_sentence(dims, leng
     if loaded is not None:  # what the loader accepts, the features must take without fault
         assert np.isfinite(features.whisper_log_mel(loaded)).all()
         assert np.isfinite(features.summary_features(loaded)).all()
-
-
-@functools.lru_cache(maxsize=None)
-def real_file(kind: str) -> bytes:
-    """0.8 s of a tone in noise, encoded by libsndfile: valid files for the mutation tests to break."""
-    rng = np.random.default_rng(0)
-    t = np.arange(int(0.8 * 22050)) / 22050
-    wave = 0.3 * np.sin(2 * np.pi * 330 * t) + 0.02 * rng.standard_normal(t.size)
-    container, subtype = REAL_KINDS[kind]
-    buffer = io.BytesIO()
-    sf.write(buffer, np.stack([wave, 0.5 * wave], axis=1), 22050, format=container, subtype=subtype)
-    return buffer.getvalue()
-
-
-REAL_KINDS = {"wav16": ("WAV", "PCM_16"), "wavfloat": ("WAV", "FLOAT"), "wav8": ("WAV", "PCM_U8"), "flac": ("FLAC", "PCM_16"),
-              "ogg": ("OGG", "VORBIS"), "mp3": ("MP3", "MPEG_LAYER_III"), "aiff": ("AIFF", "PCM_24")}
-MUTATIONS = st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=8)
-
-
-def mutate(data: bytes, changes: list[tuple[float, int]], keep: float) -> bytes:
-    """Overwrite bytes at relative positions, then keep the first `keep` fraction of the file."""
-    blob = bytearray(data)
-    for where, value in changes:
-        blob[int(where * len(blob))] = value
-    return bytes(blob[: max(0, int(keep * len(blob)))])
 
 
 @FUZZ
