@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ser.audio import load_audio
-from ser.corpora import Record, load_records
+from ser.corpora import Record, load_records, validation_split
 from ser.features import FRAMES_PER_SECOND
 from ser.labels import EMOTIONS
 from ser.metrics import compute_metrics
@@ -203,8 +203,6 @@ def main(argv: list[str] | None = None) -> None:
             print("wrote", common.write_cv_result(common_args.name, result))
     if not common_args.final:
         return
-    from ser.corpora import validation_split
-
     train_idx, val_idx = validation_split(records, np.arange(len(records)), n_speakers=args.final_val_speakers, seed=common_args.seed)
     train, val = [records[i] for i in train_idx], [records[i] for i in val_idx]
     tick = time.perf_counter()
