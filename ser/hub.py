@@ -54,7 +54,7 @@ DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.txt"]
 DEFAULT_TIMEOUT = 10.0  # seconds a request may wait for the Hub before it counts as unreachable
 PUSH_TIMEOUT = 120.0  # per network wait while pushing: the Hub can take a while to commit big files
 OFFLINE_REASON = "Offline mode is on (HF_HUB_OFFLINE=1)"
-NO_TOKEN_MESSAGE = "No Hugging Face token: run `huggingface-cli login` or set HF_TOKEN."
+NO_TOKEN_MESSAGE = "No Hugging Face token: run `hf auth login` or set HF_TOKEN."
 REF_HELP = "expected owner/name or owner/name@revision, e.g. my-user/ser-whisper-head@v1"
 REVISION_RE = re.compile(r"[A-Za-z0-9][\w.\-/]{0,199}")
 
@@ -156,14 +156,14 @@ def _explain(error: BaseException, ref: str, revision: str | None) -> HubError:
         return HubError(f"The model {ref} has no revision '{revision or 'main'}' on the Hub.")
     if isinstance(error, GatedRepoError):
         return HubError(f"The model {ref} is gated: accept its conditions on the Hub, then log in with "
-                        "`huggingface-cli login` or set HF_TOKEN.")
+                        "`hf auth login` or set HF_TOKEN.")
     if isinstance(error, RepositoryNotFoundError) and status == 401:
         return HubError(f"No model {ref} on the Hub, or it is private and you are not logged in (check the id, "
-                        "or run `huggingface-cli login`).")
+                        "or run `hf auth login`).")
     if isinstance(error, RepositoryNotFoundError):
         return HubError(f"No model {ref} on the Hub (check the id).")
     if status == 401:
-        return HubError("The Hub rejected your token (HTTP 401): run `huggingface-cli login` again or set a valid "
+        return HubError("The Hub rejected your token (HTTP 401): run `hf auth login` again or set a valid "
                         "HF_TOKEN.")
     if status == 403:
         return HubError(f"The Hub refused access to {ref} (HTTP 403): your token lacks the permission needed.")
@@ -230,7 +230,7 @@ def _push_error(error: BaseException, repo_id: str) -> HubError:
     status = _status(error)
     if status == 401 or isinstance(error, RepositoryNotFoundError):
         return HubError(f"The Hub rejected the push to {repo_id} (HTTP {status or 401}): your token is invalid or "
-                        "expired; run `huggingface-cli login` again or set a valid HF_TOKEN.")
+                        "expired; run `hf auth login` again or set a valid HF_TOKEN.")
     if status == 403:
         return HubError(f"The Hub refused the push to {repo_id} (HTTP 403): your token has no write access to "
                         f"'{repo_id.split('/')[0]}'.")
