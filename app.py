@@ -28,7 +28,7 @@ from ser import inference, plots, settings
 from ser.audio import SAMPLE_RATE, AudioError, load_audio
 from ser.labels import CALM_NEUTRAL
 from ser.metrics import ACCURACY_REPORT, model_scores, read_report
-from ser.models import load_with_fallback, local_models, resolve
+from ser.models import load_for_visitor, local_models, resolve_for_visitor
 from ser.models.base import ModelError
 
 log = logging.getLogger("ser.app")
@@ -82,7 +82,8 @@ def _hub_message(err: Exception) -> str | None:
 
 def model_ref(choice: str | None, hub_id: str | None) -> str:
     """The Hub id when one is typed, else the chosen shipped model, else the default (one name per model:
-    `load_model` caches by name, so the default must not also be loaded as None)."""
+    `load_model` caches by name, so the default must not also be loaded as None). Whatever a visitor sends is
+    checked by `ser.models.visitor_ref` when it is loaded: never a folder or path on this server."""
     return (hub_id or "").strip() or choice or settings.default_model()
 
 
@@ -92,10 +93,11 @@ WARM_UP_SECONDS = 1.0
 
 
 def _load(ref: str):
-    """`load_model` (an unreachable Hub falls back to the cache or the default model, with a sentence to show),
-    plus one prediction on noise the first time: models load parts lazily (the Whisper encoder)."""
+    """`load_for_visitor` (a shipped model, the default or a Hub id; an unreachable Hub falls back to the cache or the
+    default model, with a sentence to show), plus one prediction on noise the first time: models load parts lazily
+    (the Whisper encoder)."""
     with _model_lock:
-        model, notice = load_with_fallback(ref)
+        model, notice = load_for_visitor(ref)
         if model.name not in _ready_models:
             model.predict([np.random.default_rng(0).normal(0, 0.1, int(WARM_UP_SECONDS * SAMPLE_RATE)).astype(np.float32)])
             _ready_models.add(model.name)
@@ -246,7 +248,7 @@ def about_model(choice: str | None, hub_id: str | None = "") -> str:
     """Model card + cross-validated scores from the report, then the limits and licences."""
     ref = model_ref(choice, hub_id)
     try:
-        model_dir = resolve(ref)
+        model_dir = resolve_for_visitor(ref)
     except Exception as err:
         message = str(err) if isinstance(err, ModelError) else _hub_message(err) or f"The model {ref!r} could not be found."
         return f"**{html.escape(message, quote=False)}**\n{LIMITS_TEXT}"

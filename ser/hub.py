@@ -6,7 +6,8 @@ A transformers audio-classification checkpoint (no "kind", but "architectures" /
 "hf_audio_classification".
 
 Safety: nothing that can run code is ever downloaded or accepted (pickles, Python, shared libraries), weights are
-checked against `checksums.json`, and a pull never waits on a silent network for longer than its timeout per request.
+checked against `checksums.json`, a pull never waits on a silent network for longer than its timeout per request,
+and a repo whose files to download add up to more than `SER_MAX_HUB_MODEL_MB` is refused before anything is fetched.
 Every failure is a `HubError` whose message is one sentence for the user; `HubUnavailable` means "no Hub and no
 cached copy", which callers answer by falling back to the embedded default model (`error.fallback_message()`).
 """
@@ -31,8 +32,9 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from huggingface_hub.utils import validate_repo_id
+from huggingface_hub.utils import filter_repo_objects, validate_repo_id
 
+from ser import settings
 from ser.hub_card import write_card
 from ser.models.base import (  # noqa: F401  (re-exported: one safety check for local dirs and Hub repos)
     CODE_SUFFIXES,
@@ -183,6 +185,27 @@ def _refuse_unsafe_listing(ref: str, filenames: list[str]) -> None:
             raise HubError(_refusal(name, f"The Hub repo {ref}"))
 
 
+def _download_bytes(siblings: list[Any]) -> int:
+    """Bytes a pull would download (the files matching DOWNLOAD_PATTERNS); a file whose size the Hub did not give
+    counts as 0, so unknown sizes never refuse a model on their own."""
+    total = 0
+    for sibling in filter_repo_objects(siblings, allow_patterns=DOWNLOAD_PATTERNS, key=lambda s: s.rfilename):
+        total += max(sibling.size or 0, (sibling.lfs.size or 0) if sibling.lfs else 0)
+    return total
+
+
+def _megabytes(size: float) -> str:
+    return f"{size:.1f}" if size < 10 else f"{size:.0f}"
+
+
+def _refuse_too_big(ref: str, siblings: list[Any]) -> None:
+    """Refuse a repo whose model files add up to more than SER_MAX_HUB_MODEL_MB, before downloading anything."""
+    size, limit = _download_bytes(siblings), settings.max_hub_model_mb()
+    if size > limit * 1e6:
+        raise HubError(f"The model {ref} is {_megabytes(size / 1e6)} MB to download, more than the {limit:g} MB "
+                       "allowed (SER_MAX_HUB_MODEL_MB); pick a smaller model or raise that limit.")
+
+
 def _cached(repo_id: str, revision: str | None, ref: str, reason: str) -> PullResult:
     """The cached snapshot of `ref` (checked like a download), or HubUnavailable if there is none."""
     try:
@@ -197,8 +220,8 @@ def pull(ref: str, timeout: float = DEFAULT_TIMEOUT, token: str | None = None) -
     """Download the model `owner/name[@revision]` into the HF cache, or use the cached copy if the Hub is unusable.
 
     Each request waits at most `timeout` seconds and a failure is not retried. Raises HubError for a bad id, a
-    missing or refused repo, or an unsafe or corrupted model; HubUnavailable when neither the Hub nor the cache
-    can serve it.
+    missing or refused repo, a model bigger than `settings.max_hub_model_mb()`, or an unsafe or corrupted model;
+    HubUnavailable when neither the Hub nor the cache can serve it.
     """
     repo_id, revision = parse_model_ref(ref)
     if _offline():
@@ -206,8 +229,10 @@ def pull(ref: str, timeout: float = DEFAULT_TIMEOUT, token: str | None = None) -
     guard = Guard(timeout=timeout, fail_fast=True)
     try:
         with guarded(f"/{repo_id}/", guard):
-            info = HfApi(token=token).model_info(repo_id, revision=revision, timeout=timeout)
+            # files_metadata: each file's size, so an oversized repo is refused before its download starts
+            info = HfApi(token=token).model_info(repo_id, revision=revision, timeout=timeout, files_metadata=True)
             _refuse_unsafe_listing(ref, [sibling.rfilename for sibling in info.siblings or []])
+            _refuse_too_big(ref, info.siblings or [])
             path = snapshot_download(repo_id, revision=revision, allow_patterns=DOWNLOAD_PATTERNS,
                                      etag_timeout=timeout, token=token)
     except HubError:

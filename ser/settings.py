@@ -55,6 +55,12 @@ def max_upload_mb() -> float:
     return _float("SER_MAX_UPLOAD_MB", 100.0)
 
 
+def max_hub_model_mb() -> float:
+    """Largest Hub model downloaded, in megabytes: the files a pull would fetch, summed (`SER_MAX_HUB_MODEL_MB`,
+    default 1500, room for a wav2vec2-large checkpoint in safetensors)."""
+    return _float("SER_MAX_HUB_MODEL_MB", 1500.0)
+
+
 def upload_ttl() -> float:
     """Seconds an upload stays in Gradio's temp folder before the app deletes it (`SER_UPLOAD_TTL_SECONDS`, default 900)."""
     return _float("SER_UPLOAD_TTL_SECONDS", 900.0)

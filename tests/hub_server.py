@@ -3,6 +3,9 @@
 It answers the endpoints huggingface_hub 2.4.0 uses for create_repo, create_branch, upload_folder
 (preupload says "regular" for every file, so no LFS and no Xet), model_info / repo_info, list_repo_tree,
 and hf_hub_download / snapshot_download (HEAD and GET on /{repo}/resolve/{revision}/{file}).
+Like the real Hub, model_info lists only file names unless asked for `?blobs=true` (`files_metadata=True`), which
+adds each file's `blobId` and `size`, and `lfs` ({sha256, size, pointerSize}) for the files .gitattributes sends to
+LFS (*.safetensors, *.bin). `server.report_sizes = False` leaves sizes out (a Hub that does not say).
 
 Failure modes (set `server.mode`): "ok", "error500" (everything answers 500), "notfound" (everything 404),
 "hang" (accept connections, never answer). `server.fail_only = "/resolve/"` limits a failure mode to URL paths
@@ -21,9 +24,10 @@ import os
 import sys
 import threading
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 USER = "tester"
@@ -32,11 +36,24 @@ READ_TOKEN = "hf_test_read_token"
 MODES = ("ok", "error500", "notfound", "hang")
 # The Hub creates every repo with this file in its first commit.
 GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n"
+LFS_PATTERNS = ("*.safetensors", "*.bin")  # the files GITATTRIBUTES stores with LFS
 
 
 def git_blob_id(content: bytes) -> str:
     """The git object id the Hub reports for a regular file (also its ETag)."""
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def sibling_metadata(path: str, content: bytes, sizes: bool = True) -> dict:
+    """One entry of model_info's "siblings" as the Hub gives it for `?blobs=true`."""
+    entry = {"rfilename": path, "blobId": git_blob_id(content)}
+    if sizes:
+        entry["size"] = len(content)
+        if any(fnmatch(path.rsplit("/", 1)[-1], pattern) for pattern in LFS_PATTERNS):
+            sha256 = hashlib.sha256(content).hexdigest()
+            pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {len(content)}\n"
+            entry["lfs"] = {"sha256": sha256, "size": len(content), "pointerSize": len(pointer)}
+    return entry
 
 
 @dataclass
@@ -75,6 +92,7 @@ class HubServer:
         self.mode = "ok"
         self.fail_only = ""  # a failure mode applies only to paths containing this ("" = all paths)
         self.require_token = False
+        self.report_sizes = True  # False: `?blobs=true` answers without file sizes
         self.tokens = {WRITE_TOKEN: "write", READ_TOKEN: "read"}
         self.requests: list[tuple[str, str]] = []
         self._release = threading.Event()
@@ -165,7 +183,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         hub = self.hub
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
+        self.query = {key: values[-1] for key, values in parse_qs(url.query).items()}
         hub.requests.append((self.command, path))
         failing = hub.mode if hub.fail_only in path else "ok"
         if failing == "hang":
@@ -244,7 +264,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
         tree = repo.commits[sha]
         if action == "revision":
-            siblings = [{"rfilename": p, "size": len(b), "blobId": git_blob_id(b)} for p, b in sorted(tree.items())]
+            if self.query.get("blobs", "").lower() in ("true", "1"):
+                siblings = [sibling_metadata(p, b, self.hub.report_sizes) for p, b in sorted(tree.items())]
+            else:
+                siblings = [{"rfilename": p} for p in sorted(tree)]
             return self._json(200, {"id": repo_id, "modelId": repo_id, "sha": sha, "private": repo.private,
                                     "siblings": siblings, "tags": [], "lastModified": "2026-01-01T00:00:00.000Z"})
         if action == "tree":

@@ -1,8 +1,15 @@
-"""The app's `/predict` API through gradio_client, against the real app with the shipped default model in a subprocess."""
+"""The app's `/predict` API through gradio_client, against the real app with the shipped default model in a subprocess.
+
+A visitor's model name: shipped models and the default work, any path on the server is refused with one sentence (the
+same whether the path exists or not), and a Hub id is fetched from a local test Hub (tests/hub_server.py) within the
+download size cap, never looked up as a folder.
+"""
 
 from __future__ import annotations
 
+import html
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,11 +23,15 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from safetensors.numpy import save_file
+
+from bench.load import new_client, running_app
 from ser import settings
 from ser.audio import SAMPLE_RATE, AudioError, load_audio
 from ser.labels import CALM_NEUTRAL
-from ser.models import resolve
-from ser.models.base import read_config
+from ser.models import local_models, resolve
+from ser.models.base import read_config, write_checksums
+from tests.hub_server import HubServer
 
 CLIP = "ravdess/Actor_03/03-01-05-02-01-01-03.flac"  # any real clip: this test checks the shape of the answer, not its label
 LONG_PARTS = [f"ravdess/Actor_10/03-01-0{e}-02-02-01-10.flac" for e in (3, 4, 5, 6)]  # ~15 s: the timeline path
@@ -141,6 +152,137 @@ def test_missing_audio_and_unknown_model_are_sentences(client):
         client.predict(None, api_name="/predict")
     with pytest.raises(AppError, match=r"^No model 'no-such-model': give a shipped model"):
         client.predict(handle_file(str(clip_path(CLIP))), "no-such-model", api_name="/predict")
+
+
+# --- which models a visitor may name ------------------------------------------------------------------------------
+
+SHIPPED = "classic-mlp"  # the cheapest shipped model to load
+HUB_CAP_MB = "1"  # SER_MAX_HUB_MODEL_MB of the app that talks to the test Hub: classic-mlp (0.55 MB) fits
+
+
+def refusal(ref: str) -> str:
+    """The one sentence for a model name that is neither shipped, the default, nor a Hub id."""
+    return (f"No model {ref!r}: give a shipped model ({', '.join(local_models())}) or a Hugging Face Hub id "
+            "(owner/name or owner/name@revision); folders on the server are not accepted.")
+
+
+def refused(client, ref: str) -> str:
+    with pytest.raises(AppError) as err:
+        client.predict(handle_file(str(clip_path(CLIP))), ref, api_name="/predict")
+    message = str(err.value)
+    assert "Traceback" not in message and "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("ref", [str(settings.MODELS_DIR / SHIPPED), str(settings.MODELS_DIR / settings.DEFAULT_MODEL),
+                                 f"assets/models/{settings.DEFAULT_MODEL}", "/etc", "../", "~", "/"])
+def test_a_path_on_the_server_is_refused_with_one_sentence(client, labels, ref):
+    assert refused(client, ref) == refusal(ref)
+    probs = client.predict(handle_file(str(clip_path(CLIP))), api_name="/predict")  # still serving
+    assert sorted(probs) == sorted(labels)
+
+
+def test_the_refusal_does_not_tell_whether_a_path_exists(client, tmp_path):
+    model = shutil.copytree(settings.MODELS_DIR / SHIPPED, tmp_path / "model")  # a valid model the app could read
+    while_there = refused(client, str(model))
+    shutil.rmtree(model)
+    assert refused(client, str(model)) == while_there == refusal(str(model))
+    generic = {refused(client, ref).replace(repr(ref), "<ref>", 1)
+               for ref in ["/etc", "/etc/passwd", "/no/such/folder", str(tmp_path), str(settings.PROJECT_ROOT)]}
+    assert generic == {while_there.replace(repr(str(model)), "<ref>", 1)}
+
+
+def test_the_analyse_button_refuses_a_typed_path_too(client):
+    """The page's own endpoint (dropdown + Hub-id textbox) answers a path with the same sentence in the status line."""
+    outputs = client.predict(handle_file(str(clip_path(CLIP))), settings.DEFAULT_MODEL, "/etc", False, api_name="/analyse")
+    assert outputs[2] == f"**Cannot analyse this:** {html.escape(refusal('/etc'), quote=False)}"
+    assert not outputs[0]  # no emotion shown
+
+
+@pytest.mark.parametrize("name", ["", *local_models()])
+def test_shipped_models_and_the_default_still_work(client, name):
+    probs = client.predict(handle_file(str(clip_path(CLIP))), name, api_name="/predict")
+    expected = read_config(settings.MODELS_DIR / (name or settings.DEFAULT_MODEL))["labels"]
+    assert sorted(probs) == sorted(expected)
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+    if name == settings.DEFAULT_MODEL:  # "" is the default model, loaded once under one name
+        assert probs == pytest.approx(client.predict(handle_file(str(clip_path(CLIP))), "", api_name="/predict"))
+
+
+def test_about_tab_shows_shipped_cards_and_refuses_paths():
+    import app
+
+    assert "Limits of this demo" in app.about_model(SHIPPED)
+    card = (settings.MODELS_DIR / SHIPPED / "README.md").read_text().split("\n---\n", 1)[-1]  # after the front matter
+    card_line = next(line for line in card.splitlines() if line.strip() and not line.startswith("#"))
+    assert card_line in app.about_model(SHIPPED)
+    for ref in [str(settings.MODELS_DIR / SHIPPED), "../", "/etc"]:
+        about = app.about_model(SHIPPED, ref)
+        assert about.startswith(f"**{html.escape(refusal(ref), quote=False)}**\n") and card_line not in about
+
+
+@pytest.fixture(scope="module")
+def hub_app(tmp_path_factory):
+    """A second app, online against a local test Hub, with a 1-MB download cap and an operator's folder as SER_MODEL
+    (trusted: set by whoever runs the app). Yields (hub, server, client, operator's folder)."""
+    root = tmp_path_factory.mktemp("hub-app")
+    operators_model = shutil.copytree(settings.MODELS_DIR / SHIPPED, root / "operators-model")
+    with HubServer() as hub, running_app(root / "app", HF_ENDPOINT=hub.url, HF_HOME=str(root / "hf"), HF_HUB_OFFLINE="0",
+                                         HF_HUB_DISABLE_TELEMETRY="1", SER_MAX_HUB_MODEL_MB=HUB_CAP_MB,
+                                         SER_MODEL=str(operators_model)) as server:
+        yield hub, server, new_client(server.url), operators_model
+
+
+def seed(hub: HubServer, repo_id: str, model: Path) -> None:
+    write_checksums(model)
+    hub.add_repo(repo_id, {p.name: p.read_bytes() for p in model.iterdir()})
+
+
+def snapshots(server, repo_id: str) -> Path:
+    return Path(server.env["HF_HOME"]) / "hub" / f"models--{repo_id.replace('/', '--')}" / "snapshots"
+
+
+def test_a_hub_id_round_trips_through_the_app(hub_app, tmp_path):
+    hub, server, client, _ = hub_app
+    seed(hub, "tester/classic", shutil.copytree(settings.MODELS_DIR / SHIPPED, tmp_path / "model"))
+    clip = handle_file(str(clip_path(CLIP)))
+    from_hub = client.predict(clip, "tester/classic", api_name="/predict")
+    assert from_hub == pytest.approx(client.predict(clip, SHIPPED, api_name="/predict"), abs=1e-6)
+    assert any(path.startswith("/tester/classic/resolve/") for _, path in hub.requests)
+    assert (snapshots(server, "tester/classic") / hub.repos["tester/classic"].branches["main"] / "model.safetensors").exists()
+
+
+def test_a_hub_id_that_is_also_a_local_folder_is_looked_up_on_the_hub_only(hub_app):
+    hub, _, client, _ = hub_app
+    assert (settings.PROJECT_ROOT / "assets" / "models").is_dir()  # beside the app's working directory
+    assert refused(client, "assets/models") == "No model assets/models on the Hub (check the id)."
+    assert ("GET", "/api/models/assets/models") in hub.requests
+
+
+def test_a_hub_repo_over_the_size_cap_is_refused_before_download(hub_app, tmp_path):
+    hub, server, client, _ = hub_app
+    model = shutil.copytree(settings.MODELS_DIR / SHIPPED, tmp_path / "model")
+    save_file({"pad": np.zeros(250_000, dtype=np.float32)}, str(model / "extra.safetensors"))  # +1 MB
+    seed(hub, "tester/too-big", model)
+    size_mb = sum(p.stat().st_size for p in model.iterdir()) / 1e6
+    assert size_mb > float(HUB_CAP_MB)
+    assert refused(client, "tester/too-big") == (f"The model tester/too-big is {size_mb:.1f} MB to download, more than "
+                                                 f"the {HUB_CAP_MB} MB allowed (SER_MAX_HUB_MODEL_MB); pick a smaller "
+                                                 "model or raise that limit.")
+    assert ("GET", "/api/models/tester/too-big") in hub.requests
+    assert not any(path.startswith("/tester/too-big/") for _, path in hub.requests)  # no file was downloaded
+    assert not snapshots(server, "tester/too-big").exists()
+    assert server.alive()
+
+
+def test_the_operators_default_folder_is_trusted_but_no_other_folder(hub_app):
+    _, _, client, operators_model = hub_app
+    clip = handle_file(str(clip_path(CLIP)))
+    default = client.predict(clip, "", api_name="/predict")
+    assert client.predict(clip, str(operators_model), api_name="/predict") == default
+    assert sum(default.values()) == pytest.approx(1.0, abs=1e-4)
+    assert refused(client, str(operators_model.parent)) == refusal(str(operators_model.parent))
+    assert refused(client, str(settings.MODELS_DIR / SHIPPED)) == refusal(str(settings.MODELS_DIR / SHIPPED))
 
 
 # --- the figures the app sends (built without plotly's validation for speed; validated here) ------------------------

@@ -377,6 +377,71 @@ def test_repo_with_pickle_or_code_is_refused_before_download(tmp_path, hub, bad_
     assert not (tmp_path / "hf" / "hub" / "models--tester--ser-test-model" / "snapshots").exists()
 
 
+def big_model_dir(path: Path, extra_floats: int = 100_000) -> Path:
+    """make_model_dir plus a second weight file of `extra_floats` float32 (400 kB by default), checksummed."""
+    model = make_model_dir(path)
+    save_file({"pad": np.zeros(extra_floats, dtype=np.float32)}, str(model / "extra.safetensors"))
+    write_checksums(model)
+    return model
+
+
+def download_mb(model: Path) -> str:
+    """What pull reports for a repo seeded from `model`: every file in it matches DOWNLOAD_PATTERNS."""
+    return f"{sum(p.stat().st_size for p in model.iterdir()) / 1e6:.1f}"
+
+
+def test_test_hub_answers_files_metadata_like_the_real_hub(hub):
+    """model_info lists names only, unless files_metadata=True (?blobs=true): then sizes, and LFS details for weights."""
+    from huggingface_hub import HfApi
+
+    files = {"config.json": b"{}", "model.safetensors": b"x" * 1234}
+    hub.add_repo(REPO, files)
+    api = HfApi(endpoint=hub.url, token=False)
+    plain = {s.rfilename: s for s in api.model_info(REPO).siblings}
+    assert set(plain) == {".gitattributes", *files} and all(s.size is None and s.lfs is None for s in plain.values())
+    detailed = {s.rfilename: s for s in api.model_info(REPO, files_metadata=True).siblings}
+    assert {name: s.size for name, s in detailed.items()} == {".gitattributes": len(hub.files(REPO)[".gitattributes"]),
+                                                               "config.json": 2, "model.safetensors": 1234}
+    assert detailed["config.json"].lfs is None
+    lfs = detailed["model.safetensors"].lfs
+    assert lfs is not None and lfs.size == 1234 and lfs.sha256 == hashlib.sha256(files["model.safetensors"]).hexdigest()
+
+
+def test_repo_over_the_size_cap_is_refused_before_download(tmp_path, hub):
+    model = big_model_dir(tmp_path / "model")
+    seed_repo(hub, model)
+    result = run_pull(hub.url, tmp_path / "hf", REPO, SER_MAX_HUB_MODEL_MB="0.1")
+    assert result == {"error": "HubError", "elapsed": result["elapsed"],
+                      "message": f"The model {REPO} is {download_mb(model)} MB to download, more than the 0.1 MB allowed "
+                                 "(SER_MAX_HUB_MODEL_MB); pick a smaller model or raise that limit."}
+    assert ("GET", f"/api/models/{REPO}") in hub.requests  # it did ask the Hub
+    assert not any("/resolve/" in path for _, path in hub.requests)  # nothing at all was downloaded
+    assert not (tmp_path / "hf" / "hub" / "models--tester--ser-test-model" / "snapshots").exists()
+
+    allowed = run_pull(hub.url, tmp_path / "hf", REPO, SER_MAX_HUB_MODEL_MB="1")  # the same repo under a higher cap
+    assert allowed["source"] == "hub", allowed
+    assert tree_bytes(Path(allowed["path"])) == tree_bytes(model)
+
+
+def test_size_cap_counts_only_the_files_a_pull_downloads(tmp_path, hub):
+    """A big file that DOWNLOAD_PATTERNS leaves on the Hub (here an ONNX export) does not count against the cap."""
+    model = make_model_dir(tmp_path / "model")
+    seed_repo(hub, model)
+    hub.add_repo(REPO, {"model.onnx": b"\0" * 300_000})
+    result = run_pull(hub.url, tmp_path / "hf", REPO, SER_MAX_HUB_MODEL_MB="0.1")
+    assert result["source"] == "hub", result
+    assert "model.onnx" not in tree_bytes(Path(result["path"]))
+
+
+def test_unknown_sizes_do_not_refuse_a_model(tmp_path, hub):
+    hub.report_sizes = False  # the Hub answers ?blobs=true without sizes
+    model = big_model_dir(tmp_path / "model")
+    seed_repo(hub, model)
+    result = run_pull(hub.url, tmp_path / "hf", REPO, SER_MAX_HUB_MODEL_MB="0.1")
+    assert result["source"] == "hub", result
+    assert tree_bytes(Path(result["path"])) == tree_bytes(model)
+
+
 def test_push_without_token_says_how_to_log_in(tmp_path, hub, hub_server):
     model = make_model_dir(tmp_path / "model")
     proc = run_push(hub_server, tmp_path / "hf", str(model), REPO)

@@ -1,5 +1,7 @@
-"""Model safety end to end: what loading a model reads, and unsafe model folders refused by the library, the CLI and
-the running app alike — with nothing in them ever executed.
+"""Model safety end to end: what loading a model reads, and unsafe model folders refused by the library and the CLI
+alike — with nothing in them ever executed. The running app never opens a folder a visitor names at all: it refuses
+every path with one sentence that does not depend on what exists on disk, and loads only shipped models, the
+configured default and Hub ids (which it looks up on the Hub only, never as a folder on the server).
 
 `tests/test_hub.py` covers the same refusals for Hub repos (listing, download, checksums) against a local Hub; here
 the folders are local, and the point is that each layer refuses them with the same sentence.
@@ -22,7 +24,8 @@ from gradio_client.exceptions import AppError
 
 from bench.load import new_client
 from ser import settings
-from ser.models import load_dir, local_models
+from ser.hub import HubUnavailable
+from ser.models import load_dir, load_for_visitor, load_model, local_models, resolve_for_visitor, visitor_ref
 from ser.models.base import CHECKSUMS_FILE, PICKLE_SUFFIXES, ModelError, check_model_files, write_checksums
 
 SAFE_SUFFIXES = (".json", ".safetensors")
@@ -190,16 +193,88 @@ def client(app_server):
     return new_client(app_server.url)
 
 
+def visitor_refusal(ref: str) -> str:
+    """The sentence the app gives for any model name that is neither shipped, the default, nor a Hub id."""
+    return (f"No model {ref!r}: give a shipped model ({', '.join(local_models())}) or a Hugging Face Hub id "
+            "(owner/name or owner/name@revision); folders on the server are not accepted.")
+
+
 @pytest.mark.parametrize("spoiled", list(SPOILERS), indirect=True)
-def test_app_refuses_with_the_same_sentence_and_keeps_serving(spoiled, app_server, client, ravdess_clip):
+def test_app_refuses_a_visitors_folder_without_opening_it_and_keeps_serving(spoiled, app_server, client, ravdess_clip):
+    """The app does not even look inside: the sentence is the one for any path, not the folder's own problem."""
     model, marker, expected = spoiled
     clip = handle_file(str(ravdess_clip))
     with pytest.raises(AppError) as err:
         client.predict(clip, str(model), api_name="/predict")
-    assert str(err.value) == expected
+    assert str(err.value) == visitor_refusal(str(model)) != expected
     assert not marker.exists()
     probs = client.predict(clip, api_name="/predict")
     assert abs(sum(probs.values()) - 1) < 1e-4 and app_server.alive()
+
+
+# --- names from a web visitor (ser.models.visitor_ref): no path on the server is ever resolved ------------------
+
+
+@pytest.mark.parametrize("ref", [str(settings.MODELS_DIR / BASE_MODEL), f"assets/models/{BASE_MODEL}", "/etc", "../",
+                                 "~", ".", "./assets/models", f"{settings.MODELS_DIR}/../models/{BASE_MODEL}",
+                                 f"{BASE_MODEL}/", f"file://{settings.MODELS_DIR / BASE_MODEL}", "owner/name@../x"])
+def test_visitor_paths_are_refused_with_one_sentence(ref):
+    for call in (visitor_ref, resolve_for_visitor, load_for_visitor):
+        with pytest.raises(ModelError) as err:
+            call(ref)
+        assert str(err.value) == visitor_refusal(ref)
+
+
+def test_visitor_refusal_does_not_depend_on_what_exists(tmp_path):
+    """Same text for a real model folder, the same path once deleted, a spoiled folder, a system folder and nonsense."""
+    model = shutil.copytree(settings.MODELS_DIR / BASE_MODEL, tmp_path / "model")
+    marker = tmp_path / "code-ran"
+    spoiled = shutil.copytree(model, tmp_path / "spoiled")
+    spoil_pickle(spoiled, marker)
+
+    def refusal(ref: str) -> str:
+        with pytest.raises(ModelError) as err:
+            load_for_visitor(ref)
+        return str(err.value).replace(repr(ref), "<ref>", 1)
+
+    existing = refusal(str(model))
+    shutil.rmtree(model)
+    messages = {existing, refusal(str(model)), refusal(str(spoiled)), refusal("/etc"), refusal("/no/such/folder"),
+                refusal(str(tmp_path)), refusal(str(settings.MODELS_DIR))}
+    assert len(messages) == 1 and "<ref>" in existing
+    assert not marker.exists()
+
+
+def test_visitor_may_name_shipped_models_and_the_default(monkeypatch, tmp_path):
+    for name in local_models():
+        assert visitor_ref(name) == (name, False)
+        assert resolve_for_visitor(f" {name} ") == settings.MODELS_DIR / name
+    assert visitor_ref(None) == visitor_ref("") == (settings.DEFAULT_MODEL, False)
+    # the operator's SER_MODEL is trusted, even as a folder: a visitor gets it by sending nothing or its exact name
+    folder = shutil.copytree(settings.MODELS_DIR / BASE_MODEL, tmp_path / "operators-model")
+    monkeypatch.setenv("SER_MODEL", str(folder))
+    assert visitor_ref("") == visitor_ref(str(folder)) == (str(folder), False)
+    assert resolve_for_visitor(None) == folder
+    with pytest.raises(ModelError, match="folders on the server are not accepted"):
+        resolve_for_visitor(str(tmp_path))  # the folder next to it is still refused
+
+
+def test_visitor_hub_id_never_loads_a_same_named_local_folder(monkeypatch, tmp_path):
+    """"owner/name" exists as a model folder in the working directory: the CLI may load it, a visitor only the Hub's,
+    and the two never share a cache entry (here offline: nothing cached, so the visitor gets the default model)."""
+    shutil.copytree(settings.MODELS_DIR / BASE_MODEL, tmp_path / "owner" / "name")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("SER_MODEL", BASE_MODEL)  # the fallback: cheap to load
+    trusted = load_model("owner/name")  # the local folder, as the CLI reads it
+    assert visitor_ref("owner/name") == ("owner/name", True)
+    with pytest.raises(HubUnavailable, match="no cached copy of owner/name"):
+        resolve_for_visitor("owner/name")
+    model, notice = load_for_visitor("owner/name")
+    assert model is not trusted and model is load_model(BASE_MODEL)
+    assert notice == ("Offline mode is on (HF_HUB_OFFLINE=1) and there is no cached copy of owner/name; "
+                      "falling back to the embedded default model.")
+    assert load_model("owner/name") is trusted  # and the CLI's entry is still its own
 
 
 def test_spoilers_really_are_dangerous(tmp_path):
