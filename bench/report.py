@@ -75,6 +75,8 @@ def _latency_table(report: dict) -> list[str]:
 def _cli_lines(report: dict) -> list[str]:
     cli, tl = report.get("cli") or {}, report.get("timeline") or {}
     lines = ["| run | input | wall time | throughput | peak RSS |", "|---|---|---|---|---|"]
+    if "one_clip_wall_s" in cli:
+        lines.append(f"| `python -m ser predict one.flac` | 1 file: start-up, model loading, one clip | {cli['one_clip_wall_s']:.1f} s | | |")
     if "wall_s" in cli:
         lines.append(f"| `python -m ser predict ravdess/` | {cli['files']} files, {cli['audio_s'] / 60:.0f} min of audio | "
                      f"{cli['wall_s']:.1f} s | {cli['clips_per_s']:.1f} clips/s, {cli['realtime_factor']:.0f}x real time "

@@ -222,11 +222,33 @@ def remove_dc(samples: np.ndarray) -> np.ndarray:
     return (samples - samples.mean(dtype=np.float64)).astype(np.float32)
 
 
-def trim_silence(samples: np.ndarray, top_db: float = TRIM_TOP_DB) -> np.ndarray:
-    """Cut leading and trailing frames quieter than `top_db` below the peak."""
-    import librosa
+def frame_rms(samples: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """RMS of centred frames (zero-padded by half a frame at both ends), shape (frames,): librosa.feature.rms's numbers.
 
-    trimmed, _ = librosa.effects.trim(samples, top_db=top_db, frame_length=1024, hop_length=256)
+    Written in numpy rather than called from librosa because librosa's first call imports numba, scipy.signal and
+    scikit-learn (~2 s): the CLI and the default model would pay that on every start for a few lines of arithmetic.
+    tests/test_features.py checks that the numbers are librosa's.
+    """
+    padded = np.pad(np.asarray(samples, dtype=np.float32), frame_length // 2)
+    if padded.size < frame_length:
+        return np.zeros(0, dtype=np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length]
+    return np.sqrt(np.mean(np.square(frames), axis=-1)).astype(np.float32)
+
+
+TRIM_FRAME, TRIM_HOP = 1024, 256
+
+
+def trim_silence(samples: np.ndarray, top_db: float = TRIM_TOP_DB) -> np.ndarray:
+    """Cut leading and trailing frames quieter than `top_db` below the loudest frame (librosa.effects.trim's rule)."""
+    power = frame_rms(samples, TRIM_FRAME, TRIM_HOP) ** 2
+    if power.size == 0 or power.max() <= 0:
+        return samples
+    loud = np.flatnonzero(10 * np.log10(np.maximum(power, 1e-10) / max(power.max(), 1e-10)) > -top_db)
+    if loud.size == 0:
+        return samples
+    start, end = loud[0] * TRIM_HOP, min(samples.size, (loud[-1] + 1) * TRIM_HOP)
+    trimmed = samples[start:end]
     return trimmed if trimmed.size >= SAMPLE_RATE // 10 else samples
 
 

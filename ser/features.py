@@ -11,7 +11,8 @@ import functools
 import librosa
 import numpy as np
 
-from ser.audio import SAMPLE_RATE, check_wave
+from ser import settings
+from ser.audio import SAMPLE_RATE, check_wave, frame_rms
 
 N_FFT = 400  # 25 ms window: the usual speech analysis frame, and Whisper's
 HOP_LENGTH = 160  # 10 ms hop -> 100 frames per second
@@ -25,11 +26,22 @@ F_MIN, F_MAX = 0.0, SAMPLE_RATE / 2
 PITCH_FMIN, PITCH_FMAX = 65.0, 500.0  # covers adult speech, low male to high female/child
 
 
+# periodic Hann, as librosa.stft and torch.stft use
+HANN_WINDOW = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
+
+
 def power_spectrogram(wave: np.ndarray) -> np.ndarray:
-    """|STFT|^2, shape (1 + N_FFT // 2, frames); centred frames with reflect padding, as Whisper does."""
+    """|STFT|^2, shape (1 + N_FFT // 2, frames); centred frames with reflect padding, as Whisper does.
+
+    numpy's FFT rather than librosa.stft: the same numbers (tests/test_features.py compares them) without librosa's
+    ~2 s first-call import of numba and scikit-learn, which every CLI run would pay.
+    """
     wave = check_wave(wave)
-    stft = librosa.stft(wave, n_fft=N_FFT, hop_length=HOP_LENGTH, window="hann", center=True, pad_mode="reflect")
-    return (np.abs(stft) ** 2).astype(np.float32)
+    pad = N_FFT // 2
+    padded = np.pad(wave, pad, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH]
+    spectrum = np.fft.rfft(frames * HANN_WINDOW, axis=-1)
+    return (spectrum.real ** 2 + spectrum.imag ** 2).T.astype(np.float32)
 
 
 def spectrogram_db(wave: np.ndarray) -> np.ndarray:
@@ -37,10 +49,29 @@ def spectrogram_db(wave: np.ndarray) -> np.ndarray:
     return librosa.power_to_db(power_spectrogram(wave), ref=np.max, top_db=TOP_DB).astype(np.float32)
 
 
+MEL_FILTERS_FILE = settings.ASSETS_DIR / "mel_filters.npz"  # written by `write_mel_filters`, as openai/whisper ships its own
+
+
 @functools.lru_cache(maxsize=None)
 def mel_filters(n_mels: int = N_MELS) -> np.ndarray:
-    """Slaney-normalised mel filterbank (librosa's default, the same filters Whisper uses), shape (n_mels, 1 + N_FFT // 2)."""
+    """Slaney-normalised mel filterbank (librosa's default, the same filters Whisper uses), shape (n_mels, 1 + N_FFT // 2).
+
+    Read from `MEL_FILTERS_FILE` for the band counts we use: computing them with librosa imports numba and scipy.signal
+    (~1 s), which every CLI run would pay. Other band counts are computed by librosa.
+    """
+    with np.load(MEL_FILTERS_FILE, allow_pickle=False) as stored:
+        if f"mel_{n_mels}" in stored:
+            return stored[f"mel_{n_mels}"]
+    return _librosa_mel_filters(n_mels)
+
+
+def _librosa_mel_filters(n_mels: int) -> np.ndarray:
     return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=n_mels).astype(np.float32)
+
+
+def write_mel_filters() -> None:
+    """Regenerate `MEL_FILTERS_FILE` (after changing N_FFT or SAMPLE_RATE): `python -c "from ser.features import *; write_mel_filters()"`."""
+    np.savez_compressed(MEL_FILTERS_FILE, **{f"mel_{n}": _librosa_mel_filters(n) for n in (N_MELS, WHISPER_N_MELS)})
 
 
 def mel_power(wave: np.ndarray, n_mels: int = N_MELS, power: np.ndarray | None = None) -> np.ndarray:
@@ -84,8 +115,7 @@ def chroma(wave: np.ndarray, power: np.ndarray | None = None) -> np.ndarray:
 
 def rms_energy(wave: np.ndarray) -> np.ndarray:
     """Frame RMS, shape (frames,)."""
-    wave = check_wave(wave)
-    return librosa.feature.rms(y=wave, frame_length=N_FFT, hop_length=HOP_LENGTH, center=True)[0].astype(np.float32)
+    return frame_rms(check_wave(wave), N_FFT, HOP_LENGTH)
 
 
 def pitch_contour(wave: np.ndarray) -> np.ndarray:

@@ -69,3 +69,9 @@ def upload_ttl() -> float:
 def default_model() -> str:
     """Model the app and CLI use when none is named (`SER_MODEL`, default the shipped Whisper head)."""
     return os.environ.get("SER_MODEL") or DEFAULT_MODEL
+
+
+def encoder_dtype() -> str:
+    """Precision of the Whisper encoder behind the default model (`SER_ENCODER_DTYPE`): `auto` (default: bfloat16
+    where the CPU runs it natively, else float32), `float32` or `bfloat16`."""
+    return (os.environ.get("SER_ENCODER_DTYPE") or "auto").strip().lower()

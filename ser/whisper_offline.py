@@ -1,8 +1,13 @@
 """OpenAI Whisper-base encoder (MIT licence) loaded offline from two PyPI wheels.
 
 The wheels ship Systran's CTranslate2 float16 conversion of Whisper base, split in two parts.
-We verify the bytes against published sha256 sums, map the 80 encoder variables onto
-transformers' `WhisperEncoder`, and cache the result as safetensors so later runs skip the conversion.
+We verify the bytes against published sha256 sums, map the 80 encoder variables onto transformers'
+`WhisperEncoder` parameter names, and cache the result as safetensors so later runs skip the conversion.
+
+The module that runs those weights (`WhisperBaseEncoder`) is written here in plain torch, op for op as transformers'
+`WhisperEncoder` computes it (tests/test_whisper_offline.py checks the states are equal, in float32 and bfloat16).
+Why not transformers' class itself: importing it pulls in transformers' whole modelling stack (~2.4 s), which every
+CLI run, app start and benchmark paid for five small layers. The same state dict loads into either (strict).
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ import numpy as np
 import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
-from transformers import WhisperConfig
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
+from torch import nn
+from torch.nn import functional as F
 
 from ser import settings
 
@@ -51,6 +56,7 @@ N_STATE = 512
 N_HEAD = 8
 N_LAYER = 6
 N_FFN = 4 * N_STATE
+HEAD_DIM = N_STATE // N_HEAD
 N_CTX = 1500  # positions: 30 s at 2 mel frames per position
 N_FRAMES = 2 * N_CTX  # 3000 mel frames = 30 s, the longest input the positional table covers
 N_ENCODER_VARIABLES = 80  # 79 float16 tensors + the int16 scalar num_heads
@@ -297,17 +303,58 @@ def convert_state_dict(variables: dict[str, np.ndarray]) -> dict[str, torch.Tens
     return {name: tensor.contiguous() for name, tensor in state.items()}  # chunk() views can't be saved
 
 
-def new_encoder() -> WhisperEncoder:
-    """An untrained `WhisperEncoder` with Whisper-base's shape."""
-    config = WhisperConfig(
-        num_mel_bins=N_MELS,
-        d_model=N_STATE,
-        encoder_layers=N_LAYER,
-        encoder_attention_heads=N_HEAD,
-        encoder_ffn_dim=N_FFN,
-        max_source_positions=N_CTX,
-    )
-    return WhisperEncoder(config)
+class SelfAttention(nn.Module):
+    """Whisper's multi-head self-attention; the key projection has no bias."""
+
+    def __init__(self):
+        super().__init__()
+        self.q_proj = nn.Linear(N_STATE, N_STATE)
+        self.k_proj = nn.Linear(N_STATE, N_STATE, bias=False)
+        self.v_proj = nn.Linear(N_STATE, N_STATE)
+        self.out_proj = nn.Linear(N_STATE, N_STATE)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, frames, _ = x.shape
+        heads = (batch, frames, N_HEAD, HEAD_DIM)
+        # the query is scaled before the product, as Whisper and transformers do (the rounding differs otherwise)
+        q = (self.q_proj(x) * HEAD_DIM**-0.5).view(heads).transpose(1, 2).contiguous()
+        k = self.k_proj(x).view(heads).transpose(1, 2).contiguous()
+        v = self.v_proj(x).view(heads).transpose(1, 2).contiguous()
+        out = F.scaled_dot_product_attention(q, k, v, scale=1.0)
+        return self.out_proj(out.transpose(1, 2).contiguous().reshape(batch, frames, N_STATE).contiguous())
+
+
+class EncoderLayer(nn.Module):
+    """Pre-norm transformer block: x + attention(norm(x)), then x + MLP(norm(x))."""
+
+    def __init__(self):
+        super().__init__()
+        self.self_attn = SelfAttention()
+        self.self_attn_layer_norm = nn.LayerNorm(N_STATE)
+        self.fc1 = nn.Linear(N_STATE, N_FFN)
+        self.fc2 = nn.Linear(N_FFN, N_STATE)
+        self.final_layer_norm = nn.LayerNorm(N_STATE)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.self_attn_layer_norm(x))
+        return x + self.fc2(F.gelu(self.fc1(self.final_layer_norm(x))))
+
+
+class WhisperBaseEncoder(nn.Module):
+    """Whisper-base's audio encoder, parameters named as in transformers' `WhisperEncoder`. Run it with `encode`."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(N_MELS, N_STATE, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv1d(N_STATE, N_STATE, kernel_size=3, stride=2, padding=1)
+        self.embed_positions = nn.Embedding(N_CTX, N_STATE)
+        self.layers = nn.ModuleList(EncoderLayer() for _ in range(N_LAYER))
+        self.layer_norm = nn.LayerNorm(N_STATE)
+
+
+def new_encoder() -> WhisperBaseEncoder:
+    """An untrained encoder with Whisper-base's shape."""
+    return WhisperBaseEncoder()
 
 
 def _sha256(data: bytes) -> str:
@@ -350,9 +397,23 @@ def _write_cache(state: dict[str, torch.Tensor], weights: Path, meta: Path) -> N
         logger.warning("could not cache the Whisper encoder in %s: %s", weights.parent, error)
 
 
+def fast_dtype() -> torch.dtype:
+    """bfloat16 where oneDNN runs it natively (AVX512-BF16/AMX CPUs: ~2x faster than float32, states within ~1%),
+    else float32 (emulated bfloat16 would be slower). The default model encodes in this dtype, in training too."""
+    choice = settings.encoder_dtype()
+    if choice in ("float32", "bfloat16"):
+        return getattr(torch, choice)
+    try:
+        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return torch.float32
+
+
 @functools.lru_cache(maxsize=None)
-def load_encoder(cache_dir: PathLike | None = None, parts: tuple[PathLike, PathLike] | None = None) -> WhisperEncoder:
-    """Whisper-base encoder, float32, eval mode, loaded once per process (shared: do not modify it).
+def load_encoder(
+    cache_dir: PathLike | None = None, parts: tuple[PathLike, PathLike] | None = None, dtype: torch.dtype = torch.float32
+) -> WhisperBaseEncoder:
+    """Whisper-base encoder in `dtype` (float32 unless asked), eval mode, loaded once per process (shared: do not modify it).
 
     The first call verifies the wheels and converts them into `cache_dir` (default `settings.cache_dir()`);
     later calls load the cached safetensors after checking its sha256. `parts` overrides the wheel files.
@@ -368,26 +429,30 @@ def load_encoder(cache_dir: PathLike | None = None, parts: tuple[PathLike, PathL
     encoder = new_encoder()
     encoder.load_state_dict(state, strict=True)  # copies into the float32 parameters
     encoder.requires_grad_(False)
-    return encoder.eval()
+    return encoder.to(dtype).eval()
 
 
 def encode(
-    encoder: WhisperEncoder, log_mel: torch.Tensor | np.ndarray, output_hidden_states: bool = True
+    encoder: WhisperBaseEncoder, log_mel: torch.Tensor | np.ndarray, output_hidden_states: bool = True, n_layers: int = N_LAYER
 ) -> tuple[torch.Tensor, ...]:
     """Hidden states [B, ceil(T/2), 512] for log-mel input [B, 80, T] (or [80, T]), T <= 3000 frames.
 
     Returns the embedding output and the 6 layer outputs, the last after the final layer norm, as
     transformers' WhisperEncoder does; only that last state if `output_hidden_states` is False (a 1-tuple).
+    `n_layers` < 6 stops after that many layers (no final layer norm): a head that reads only the lower
+    layers then costs only their compute. States come in the encoder's dtype.
     Unlike Whisper, the input is not padded to 30 s: the positional table is cut to the clip's length,
     which is ~50x cheaper for short clips. There is no attention mask: batch clips of similar length or
     pad them with silence (padding slightly changes the states, as every frame attends to every other).
     Callers window audio longer than 30 s.
     """
-    features = torch.as_tensor(log_mel, dtype=torch.float32, device=encoder.conv1.weight.device)
+    features = torch.as_tensor(log_mel, dtype=encoder.conv1.weight.dtype, device=encoder.conv1.weight.device)
     if features.ndim == 2:
         features = features.unsqueeze(0)
     if features.ndim != 3 or features.shape[1] != N_MELS:
         raise ValueError(f"Expected log-mel features of shape [batch, {N_MELS}, frames], got {tuple(features.shape)}.")
+    if not 0 < n_layers <= N_LAYER:
+        raise ValueError(f"Whisper base has {N_LAYER} layers; cannot stop after {n_layers}.")
     if not 0 < features.shape[-1] <= N_FRAMES:
         raise ValueError(f"Expected 1 to {N_FRAMES} mel frames (30 s), got {features.shape[-1]}; window longer audio.")
     gelu = torch.nn.functional.gelu
@@ -396,8 +461,9 @@ def encode(
         x = gelu(encoder.conv2(x)).permute(0, 2, 1)
         x = x + encoder.embed_positions.weight[: x.shape[1]]
         states = [x]
-        for layer in encoder.layers:
-            x = layer(x, None)
+        for layer in encoder.layers[:n_layers]:
+            x = layer(x)
             states.append(x)
-        states[-1] = encoder.layer_norm(x)
+        if n_layers == N_LAYER:
+            states[-1] = encoder.layer_norm(x)
     return tuple(states) if output_hidden_states else (states[-1],)

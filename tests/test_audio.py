@@ -169,6 +169,22 @@ def test_trim_removes_leading_and_trailing_silence(make_tone):
     assert abs(peak_frequency(trimmed) - TONE_HZ) <= FREQ_TOLERANCE_HZ
 
 
+def test_trim_cuts_where_librosa_trim_cuts(data_dir):
+    """Our numpy trim (librosa's would import numba and scikit-learn in every CLI run) keeps librosa's exact samples."""
+    import librosa
+
+    from ser.audio import trim_silence
+    from ser.corpora import scan_corpus
+
+    records = list(scan_corpus("ravdess"))[::60] + list(scan_corpus("tess"))[::200]
+    for record in records:
+        wave = load_audio(record.path)
+        expected, _ = librosa.effects.trim(wave, top_db=40, frame_length=1024, hop_length=256)
+        np.testing.assert_array_equal(trim_silence(wave), expected, err_msg=record.path)
+    silent = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    assert trim_silence(silent) is silent  # nothing to keep: the clip is left whole, as before
+
+
 def test_pad_or_trim():
     wave = np.arange(5, dtype=np.float32)
     np.testing.assert_array_equal(audio.pad_or_trim(wave, 3), [0, 1, 2])

@@ -8,6 +8,7 @@ same outcome to the user for the files a public demo gets, that limits hold, and
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -64,7 +65,10 @@ def riff(pcm: bytes, rate: int = SAMPLE_RATE, channels: int = 1, bits: int = 16,
 
 
 def pcm16(wave: np.ndarray) -> bytes:
-    return (np.clip(wave, -1, 1) * 32767).round().astype("<i2").tobytes()
+    """16-bit samples exactly as soundfile writes the reference file (its rounding), so "same samples" holds bit for bit."""
+    buffer = io.BytesIO()
+    sf.write(buffer, wave, SAMPLE_RATE, format="RAW", subtype="PCM_16", endian="LITTLE")
+    return buffer.getvalue()
 
 
 def write(subtype: str, transform=lambda w: w, rate: int = SAMPLE_RATE):
@@ -120,13 +124,13 @@ CASES = {
     "NaN in a float wav": Case(write("FLOAT", with_sample(np.nan)), error="NaN or infinity"),
     "inf in a float wav": Case(write("FLOAT", with_sample(np.inf)), error="NaN or infinity"),
     "huge values in a float wav": Case(write("FLOAT", with_sample(3e30)), error="far beyond full scale"),
-    # 8-bit quantisation noise (-48 dB) and an 8-kHz band limit do move the probabilities (measured: 0.13 and 0.06),
-    # but not the answer; the other encodings keep the signal (measured: at most 6e-4)
-    "8-bit PCM": Case(write("PCM_U8"), tolerance=0.2),
+    # 8-bit quantisation noise (-48 dB) and an 8-kHz band limit barely move the default model, which trains on noisy and
+    # telephone-band copies (measured: 0.007 and 0.009; 0.13 and 0.06 before it did); other encodings keep the signal
+    "8-bit PCM": Case(write("PCM_U8"), tolerance=0.05),
     "24-bit PCM": Case(write("PCM_24"), tolerance=CLOSE),
     "32-bit float PCM": Case(write("FLOAT"), tolerance=CLOSE),
     "6 channels": Case(write("FLOAT", six_channels), tolerance=CLOSE),
-    "8 kHz": Case(write("PCM_16", resampled(8000), rate=8000), tolerance=0.2),
+    "8 kHz": Case(write("PCM_16", resampled(8000), rate=8000), tolerance=0.05),
     "192 kHz": Case(write("PCM_24", resampled(192000), rate=192000), tolerance=0.01),
     "mp3": Case(write("MPEG_LAYER_III", resampled(44100), rate=44100), tolerance=0.02, name="clip.mp3"),
     "ogg": Case(write("VORBIS", resampled(44100), rate=44100), tolerance=0.02, name="clip.ogg"),

@@ -127,3 +127,25 @@ def test_pitch_contour_finds_the_tone(tone):
     f0 = F.pitch_contour(tone[: SAMPLE_RATE // 2])
     voiced = f0[np.isfinite(f0)]
     assert voiced.size > 10 and np.median(voiced) == pytest.approx(440.0, rel=0.02)
+
+
+@pytest.mark.parametrize("n_samples", [1, 150, 200, 201, 399, 1000])
+def test_power_spectrogram_matches_librosa_on_clips_shorter_than_a_frame(n_samples):
+    wave = np.random.default_rng(n_samples).standard_normal(n_samples).astype(np.float32) * 0.1
+    expected = np.abs(librosa.stft(wave, n_fft=400, hop_length=160, window="hann", center=True, pad_mode="reflect")) ** 2
+    got = F.power_spectrogram(wave)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * expected.max())
+
+
+def test_rms_energy_is_librosa_rms(speech):
+    expected = librosa.feature.rms(y=speech, frame_length=400, hop_length=160, center=True)[0]
+    np.testing.assert_allclose(F.rms_energy(speech), expected, rtol=1e-5, atol=1e-8)
+
+
+def test_stored_mel_filters_are_librosas():
+    """assets/mel_filters.npz spares every process librosa's import; it must hold exactly librosa's filters."""
+    for n_mels in (F.N_MELS, F.WHISPER_N_MELS):
+        expected = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=400, n_mels=n_mels).astype(np.float32)
+        np.testing.assert_array_equal(F.mel_filters(n_mels), expected)
+    np.testing.assert_allclose(F.mel_filters(40), librosa.filters.mel(sr=SAMPLE_RATE, n_fft=400, n_mels=40), rtol=1e-6)

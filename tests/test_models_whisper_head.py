@@ -11,7 +11,7 @@ from ser import labels as L
 from ser.audio import load_audio
 from ser.corpora import scan_corpus
 from ser.models import load_dir, local_models
-from ser.models.whisper_head import N_FEATURES, WhisperHeadModel, pooled_statistics
+from ser.models.whisper_head import ENCODER_LAYERS, WhisperHeadModel, n_features, pooled_statistics
 from ser.settings import MODELS_DIR
 
 # one strongly acted clip per emotion for each of these actors (odd = male, even = female)
@@ -45,9 +45,10 @@ def trained(tmp_path_factory):
         again = cached_states(records)  # ... and read back identically
         assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(states, again))
         vectors = np.stack([pooled_statistics(s).numpy() for s in states])
-        head = fit_head(HeadArguments(speeds=[]), vectors, [L.EMOTIONS.index(r.emotion) for r in records],
+        head = fit_head(HeadArguments(augment=[]), vectors, [L.EMOTIONS.index(r.emotion) for r in records],
                         [L.GENDERS.index(r.gender) for r in records])
-        model = WhisperHeadModel({"name": "smoke", "labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS)}, head)
+        model = WhisperHeadModel({"name": "smoke", "labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS),
+                                  "encoder_layers": ENCODER_LAYERS}, head)
         out = model.save(tmp_path_factory.mktemp("model") / "smoke")
         return model, out, records
     finally:
@@ -85,10 +86,42 @@ def test_long_clips_are_scored_in_30_second_pieces(trained):
 def test_pooled_statistics_shape():
     import torch
 
-    states = torch.randn(7, 50, 512)
+    states = torch.randn(ENCODER_LAYERS + 1, 50, 512)
     vector = pooled_statistics(states)
-    assert vector.shape == (N_FEATURES,)
+    assert vector.shape == (n_features(),)
     np.testing.assert_allclose(vector[:512].numpy(), states[0].mean(0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(vector[512:1024].numpy(), states[0].std(0, correction=0).numpy(), atol=1e-5)
+
+
+def test_states_cached_for_training_match_what_inference_computes(trained):
+    """The head is trained on cached states and applied to fresh ones: both must be the same encoder pass
+    (same layers, same dtype), or the shipped head would see inputs it was not trained on."""
+    from ser.models.whisper_head import hidden_states
+    from train.whisper_head import cached_states
+
+    _, _, records = trained
+    cached = cached_states(records[:2])
+    for record, states in zip(records[:2], cached):
+        fresh = hidden_states(load_audio(record.path))
+        assert states.shape == fresh.shape and states.shape[0] == ENCODER_LAYERS + 1
+        np.testing.assert_allclose(states.float().numpy(), fresh.float().numpy(), rtol=0, atol=5e-2 + 2e-3 * fresh.abs().max().item())
+
+
+def test_config_and_weights_that_disagree_are_a_clear_error(trained, tmp_path):
+    import shutil
+
+    from ser.models.base import ModelError
+
+    _, out, _ = trained
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    config = json.loads((broken / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps({**config, "encoder_layers": 6}))  # weights were trained on 4
+    with pytest.raises(ModelError, match="do not match"):
+        load_dir(broken)
+    (broken / "config.json").write_text(json.dumps({**config, "encoder_layers": 9}))
+    with pytest.raises(ModelError, match="1 to 6"):
+        load_dir(broken)
 
 
 @pytest.mark.parametrize("name", ["whisper-head", "resnet18", "classic-mlp"])
@@ -102,3 +135,21 @@ def test_shipped_model_labels_real_clips_far_above_chance(name):
     assert hits >= 0.5, f"{name}: {hits:.0%} of {len(records)} clips right (chance 12.5%)"
     card = (MODELS_DIR / name / "README.md").read_text()
     assert "non-commercial" in card.lower() and "actor-disjoint" in card
+
+
+def test_training_copies_are_what_their_names_say():
+    """The augmented copies the default model is trained on: noise at the stated SNR (the same noise every run),
+    a telephone band without energy above 4 kHz, and speed copies of the right length."""
+    from ser.features import fft_frequencies, power_spectrogram
+    from train.whisper_head import AUGMENTATIONS, add_noise
+
+    wave = load_audio(clips_of(("ravdess-05",))[0].path)
+    noisy = add_noise(wave, snr_db=20.0)
+    snr = 10 * np.log10(np.mean(wave.astype(np.float64) ** 2) / np.mean((noisy - wave).astype(np.float64) ** 2))
+    assert abs(snr - 20.0) < 0.3
+    np.testing.assert_array_equal(AUGMENTATIONS["noise"](wave), AUGMENTATIONS["noise"](wave.copy()))  # reproducible
+    assert not np.array_equal(AUGMENTATIONS["noise"](wave), AUGMENTATIONS["noise20-test"](wave))  # test noise differs
+    high = fft_frequencies() > 4200
+    before, after = power_spectrogram(wave)[high].sum(), power_spectrogram(AUGMENTATIONS["telephone"](wave))[high].sum()
+    assert after < 1e-3 * before
+    assert abs(AUGMENTATIONS["speed1.1"](wave).size - wave.size / 1.1) <= 2

