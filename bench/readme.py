@@ -1,7 +1,7 @@
 """Copy the report figures into README.md, so the README never quotes a number no report holds.
 
     python -m bench.readme           # rewrite the generated blocks of README.md from reports/accuracy.md and reports/bench.md
-    python -m bench.readme --check   # exit 1 if README.md is out of date (tests/test_readme.py runs this check)
+    python -m bench.readme --check   # exit 1 if README.md is out of date (tests/test_readme.py checks the same)
 
 A generated block sits between `<!-- generated from reports/NAME.md -->` and `<!-- end generated -->`; the prose around
 it (what the numbers mean, what is missed and why) is written by hand.

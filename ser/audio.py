@@ -244,7 +244,7 @@ def trim_silence(samples: np.ndarray, top_db: float = TRIM_TOP_DB) -> np.ndarray
     power = frame_rms(samples, TRIM_FRAME, TRIM_HOP) ** 2
     if power.size == 0 or power.max() <= 0:
         return samples
-    loud = np.flatnonzero(10 * np.log10(np.maximum(power, 1e-10) / max(power.max(), 1e-10)) > -top_db)
+    loud = np.flatnonzero(10 * np.log10(np.maximum(power, 1e-10) / power.max()) > -top_db)
     if loud.size == 0:
         return samples
     start, end = loud[0] * TRIM_HOP, min(samples.size, (loud[-1] + 1) * TRIM_HOP)

@@ -321,7 +321,7 @@ class SelfAttention(nn.Module):
         k = self.k_proj(x).view(heads).transpose(1, 2).contiguous()
         v = self.v_proj(x).view(heads).transpose(1, 2).contiguous()
         out = F.scaled_dot_product_attention(q, k, v, scale=1.0)
-        return self.out_proj(out.transpose(1, 2).contiguous().reshape(batch, frames, N_STATE).contiguous())
+        return self.out_proj(out.transpose(1, 2).reshape(batch, frames, N_STATE))
 
 
 class EncoderLayer(nn.Module):
@@ -398,8 +398,9 @@ def _write_cache(state: dict[str, torch.Tensor], weights: Path, meta: Path) -> N
 
 
 def fast_dtype() -> torch.dtype:
-    """bfloat16 where oneDNN runs it natively (AVX512-BF16/AMX CPUs: ~2x faster than float32, states within ~1%),
-    else float32 (emulated bfloat16 would be slower). The default model encodes in this dtype, in training too."""
+    """bfloat16 where oneDNN runs it natively (AVX512-BF16/AMX CPUs: ~2x faster than float32, states within a few
+    percent, see tests/test_whisper_offline.py), else float32 (emulated bfloat16 would be slower); `SER_ENCODER_DTYPE`
+    overrides it. The default model encodes in this dtype, in training too."""
     choice = settings.encoder_dtype()
     if choice in ("float32", "bfloat16"):
         return getattr(torch, choice)
@@ -455,10 +456,9 @@ def encode(
         raise ValueError(f"Whisper base has {N_LAYER} layers; cannot stop after {n_layers}.")
     if not 0 < features.shape[-1] <= N_FRAMES:
         raise ValueError(f"Expected 1 to {N_FRAMES} mel frames (30 s), got {features.shape[-1]}; window longer audio.")
-    gelu = torch.nn.functional.gelu
     with torch.no_grad():  # not inference_mode: its tensors could not feed a head that is being trained
-        x = gelu(encoder.conv1(features))
-        x = gelu(encoder.conv2(x)).permute(0, 2, 1)
+        x = F.gelu(encoder.conv1(features))
+        x = F.gelu(encoder.conv2(x)).permute(0, 2, 1)
         x = x + encoder.embed_positions.weight[: x.shape[1]]
         states = [x]
         for layer in encoder.layers[:n_layers]:

@@ -125,7 +125,7 @@ CASES = {
     "inf in a float wav": Case(write("FLOAT", with_sample(np.inf)), error="NaN or infinity"),
     "huge values in a float wav": Case(write("FLOAT", with_sample(3e30)), error="far beyond full scale"),
     # 8-bit quantisation noise (-48 dB) and an 8-kHz band limit barely move the default model, which trains on noisy and
-    # telephone-band copies (measured: 0.007 and 0.009; 0.13 and 0.06 before it did); other encodings keep the signal
+    # telephone-band copies (ad-hoc measurement: 0.007 and 0.009; 0.13 and 0.06 before it did); other encodings keep the signal
     "8-bit PCM": Case(write("PCM_U8"), tolerance=0.05),
     "24-bit PCM": Case(write("PCM_24"), tolerance=CLOSE),
     "32-bit float PCM": Case(write("FLOAT"), tolerance=CLOSE),

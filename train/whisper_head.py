@@ -1,9 +1,9 @@
 """Train the default model: a linear head on pooled statistics of the frozen Whisper-base hidden states.
 
 The encoder is frozen, so its hidden states are computed once per clip (and per augmented copy: slower, faster, noisy,
-telephone-band) and cached on disk; fitting the head on them takes seconds. The cross-validation also scores noisy
-copies of the test clips (white noise, 20 dB SNR), to show what a poor microphone costs. The head is a multinomial logistic regression (scikit-learn, L2), whose
-weights are copied into `ser.models.whisper_head.WhisperHead` and saved as safetensors.
+telephone-band) and cached on disk; fitting the head on them takes seconds. The head is a multinomial logistic
+regression (scikit-learn, L2), whose weights are copied into `ser.models.whisper_head.WhisperHead` and saved as
+safetensors. The cross-validation also scores noisy copies of the test clips (white noise, 20 dB SNR).
 
     python -m train.whisper_head                          # fit on all RAVDESS + TESS -> assets/models/whisper-head
     python -m train.whisper_head --cv --no_final          # 6-fold actor-disjoint estimate -> reports/cv/whisper-head.json
@@ -70,14 +70,16 @@ def telephone(wave: np.ndarray) -> np.ndarray:
     return soxr.resample(soxr.resample(wave, 16000, 8000, quality="HQ"), 8000, 16000, quality="HQ").astype(np.float32)
 
 
+NOISY_TEST = "noise20-test"
 # name -> how the copy is made; the names key the state cache (speed copies keep their old key)
 AUGMENTATIONS = {
     "speed0.9": lambda wave: speed_perturb(wave, 0.9),
     "speed1.1": lambda wave: speed_perturb(wave, 1.1),
     "noise": add_noise,
     "telephone": telephone,
-    "noise20-test": lambda wave: add_noise(wave, 20.0, salt=1),  # the robustness check's test copies (other noise)
+    NOISY_TEST: lambda wave: add_noise(wave, 20.0, salt=1),  # the robustness check's test copies (another draw)
 }
+TRAINING_COPIES = [name for name in AUGMENTATIONS if name != NOISY_TEST]
 
 
 def _cache_path(record: Record, augment: str) -> Path:
@@ -162,13 +164,13 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     records = load_records(cargs.corpora)
     started = time.time()
-    unknown = [a for a in args.augment if a not in AUGMENTATIONS]
+    unknown = [a for a in args.augment if a not in TRAINING_COPIES]
     if unknown:
-        raise SystemExit(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}")
+        raise SystemExit(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(TRAINING_COPIES)}")
     original = pooled_table(records)
     ravdess = [r for r in records if r.corpus == "ravdess"]
     perturbed = {name: pooled_table(ravdess, name) for name in args.augment}
-    noisy_test = pooled_table(ravdess, "noise20-test") if cargs.cv else {}
+    noisy_test = pooled_table(ravdess, NOISY_TEST) if cargs.cv else {}
     print(f"pooled encoder states for {len(records)} clips (+{len(args.augment)} copies) in {time.time() - started:.0f} s")
 
     def fit(train: list[Record], _val: list[Record]) -> WhisperHeadModel:

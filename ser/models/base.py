@@ -155,7 +155,8 @@ def one_blas_thread() -> None:
 
     Why: torch's OpenMP threads and OpenBLAS's threads both spin-wait after their calls. Feature extraction (numpy
     mel filterbanks) between torch ops made them fight over 2 cores: the default model took 70 ms for a 4-s clip
-    instead of 28 ms. Training scripts, which fit scikit-learn models on large matrices, keep their BLAS threads. The numpy work is small, so one thread costs it nothing; torch keeps its own thread count.
+    instead of 28 ms (ad-hoc timing; reports/bench.md has today's figure). The numpy work is small, so one thread costs it nothing; torch keeps its own thread count.
+    Training scripts, which fit scikit-learn models on large matrices, build models directly and keep their threads.
     """
     from threadpoolctl import threadpool_limits
 

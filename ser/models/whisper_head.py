@@ -1,11 +1,12 @@
-"""The default model: a linear classifier on pooled statistics of every frozen Whisper-base layer.
+"""The default model: a linear classifier on pooled statistics of the lower frozen Whisper-base layers.
 
 wave -> trim silence -> Whisper log-mel -> frozen encoder, first 4 of its 6 layers (5 hidden states, no 30-s padding)
      -> mean and standard deviation over time of each state (5 x 1024) -> standardise -> emotion (and gender) logits.
 Only the head is trained and shipped; the encoder comes from the PyPI wheels (see `ser.whisper_offline`).
 Why linear: on the 6-fold actor-disjoint protocol it scored as well as the attentive-pooling and MLP heads we tried,
 trains in seconds, and cannot overfit 24 speakers as easily.
-Why 4 layers: in that protocol the top two layers added nothing (states 0-4 scored 76.8% UAR, all 7 states 76.4%)
+Why 4 layers: in that protocol the top two layers added nothing (reading 4 layers in bfloat16: 76.9% UAR, the
+whisper-head-speed-only row of reports/accuracy.md; all 6 in float32, same recipe: 76.5%, `git show b4ace8f:reports/accuracy.md`)
 and cost a third of the encoder's time. The encoder runs in bfloat16 where the CPU supports it (`fast_dtype`),
 in training and inference alike.
 """
