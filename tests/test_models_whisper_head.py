@@ -153,3 +153,71 @@ def test_training_copies_are_what_their_names_say():
     before, after = power_spectrogram(wave)[high].sum(), power_spectrogram(AUGMENTATIONS["telephone"](wave))[high].sum()
     assert after < 1e-3 * before
     assert abs(AUGMENTATIONS["speed1.1"](wave).size - wave.size / 1.1) <= 2
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory):
+    """The optional fine-tuning path, run by the real training code on the 16 clips: top layer + outputs, saved, reloaded."""
+    from ser.models.whisper_head import hidden_states
+    from train.whisper_finetune import finetune
+    from train.whisper_head import HeadArguments
+
+    records = clips_of(TRAIN_ACTORS)
+    states = [hidden_states(load_audio(r.path)) for r in records]
+    frozen = ENCODER_LAYERS - 1
+    args = HeadArguments(finetune_layers=1, finetune_epochs=12, head_lr=1e-2, batch_size=8)
+    head = finetune(args, np.stack([pooled_statistics(s[:frozen + 1]).numpy() for s in states]), [s[frozen] for s in states],
+                    [L.EMOTIONS.index(r.emotion) for r in records], [L.GENDERS.index(r.gender) for r in records])
+    model = WhisperHeadModel({"name": "smoke-ft", "labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS),
+                              "encoder_layers": ENCODER_LAYERS, "finetuned_layers": 1}, head)
+    out = model.save(tmp_path_factory.mktemp("model") / "smoke-ft")
+    return model, out, records
+
+
+def test_pretrained_top_layers_reproduce_the_frozen_encoder():
+    """Before any training, a head's copies of the top layers must compute what the frozen encoder computes
+    (same weights, same wiring, same dtype), or fine-tuning would start from something else than Whisper."""
+    from ser.models.whisper_head import hidden_states
+    from train.whisper_finetune import new_head, pooled_vectors
+
+    wave = load_audio(clips_of(("ravdess-07",))[0].path)
+    for k in (1, 2):
+        frozen_states = hidden_states(wave, ENCODER_LAYERS - k)
+        vector = pooled_vectors(new_head(k, 0.0), pooled_statistics(frozen_states).numpy()[None], [frozen_states[-1]])[0]
+        reference = pooled_statistics(hidden_states(wave))
+        assert vector.shape == reference.shape == (n_features(),)
+        np.testing.assert_allclose(vector.numpy(), reference.numpy(), rtol=0, atol=2e-2 * reference.abs().max().item())
+
+
+def test_finetuning_smoke_run_fits_its_clips_and_reloads_identically(finetuned):
+    from safetensors import safe_open
+
+    model, out, records = finetuned
+    waves = [load_audio(r.path) for r in records]
+    probs, genders = model.predict_both(waves)
+    assert np.mean([model.labels[i] == r.emotion for i, r in zip(probs.argmax(axis=1), records)]) >= 0.9
+    reloaded = load_dir(out)
+    assert reloaded.finetuned_layers == 1
+    e2, g2 = reloaded.predict_both(waves)
+    np.testing.assert_allclose(probs, e2, atol=1e-6)
+    np.testing.assert_allclose(genders, g2, atol=1e-6)
+    with safe_open(str(out / "model.safetensors"), "pt") as weights:
+        top = [name for name in weights.keys() if name.startswith("top.")]
+        assert top and all(weights.get_tensor(name).dtype.is_floating_point and weights.get_tensor(name).itemsize == 2 for name in top)
+
+
+def test_finetuned_layer_count_that_does_not_fit_is_a_clear_error(finetuned, tmp_path):
+    import shutil
+
+    from ser.models.base import ModelError
+
+    _, out, _ = finetuned
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    config = json.loads((broken / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps({**config, "finetuned_layers": 0}))  # weights carry a trained layer
+    with pytest.raises(ModelError, match="do not match"):
+        load_dir(broken)
+    (broken / "config.json").write_text(json.dumps({**config, "finetuned_layers": 4}))
+    with pytest.raises(ModelError, match="0 to 3"):
+        load_dir(broken)

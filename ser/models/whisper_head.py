@@ -9,6 +9,8 @@ Why 4 layers: in that protocol the top two layers added nothing (reading 4 layer
 whisper-head-speed-only row of reports/accuracy.md; all 6 in float32, same recipe: 76.5%, `git show b4ace8f:reports/accuracy.md`)
 and cost a third of the encoder's time. The encoder runs in bfloat16 where the CPU supports it (`fast_dtype`),
 in training and inference alike.
+Optionally (config `finetuned_layers`: k) the top k of those layers are trained with the head and shipped with it;
+the frozen encoder then runs only the layers below them (`python -m train.whisper_head --finetune_layers 2`).
 """
 
 from __future__ import annotations
@@ -36,25 +38,43 @@ def n_features(encoder_layers: int = ENCODER_LAYERS) -> int:
 
 
 class WhisperHead(nn.Module):
-    """Standardisation + linear emotion and gender outputs over pooled statistics [B, n_features(encoder_layers)]."""
+    """Standardisation + linear emotion and gender outputs over pooled statistics [B, n_features(encoder_layers)],
+    and, when `finetuned_layers` > 0, the trained copies of the encoder's top layers (`top`)."""
 
-    def __init__(self, n_labels: int, n_genders: int = 0, encoder_layers: int = ENCODER_LAYERS):
+    def __init__(self, n_labels: int, n_genders: int = 0, encoder_layers: int = ENCODER_LAYERS, finetuned_layers: int = 0,
+                 dropout: float = 0.0):
         super().__init__()
+        from ser.whisper_offline import EncoderLayer
+
         size = n_features(encoder_layers)
         self.register_buffer("mean", torch.zeros(size))
         self.register_buffer("scale", torch.ones(size))
+        self.top = nn.ModuleList(EncoderLayer() for _ in range(finetuned_layers)) if finetuned_layers else None
+        self.dropout = nn.Dropout(dropout)  # only while training; no weights
         self.emotion = nn.Linear(size, n_labels)
         self.gender = nn.Linear(size, n_genders) if n_genders else None
 
     def forward(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = (pooled - self.mean) / self.scale
+        x = self.dropout((pooled - self.mean) / self.scale)
         return self.emotion(x), (self.gender(x) if self.gender is not None else None)
+
+    def top_statistics(self, x: torch.Tensor) -> torch.Tensor:
+        """Input of the first fine-tuned layer [B, T, D_MODEL] -> pooled statistics of each fine-tuned layer's output.
+        Runs in bfloat16 autocast where the encoder does, in training and inference alike."""
+        from ser.whisper_offline import fast_dtype
+
+        outputs, x = [], x.float()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast_dtype() == torch.bfloat16):
+            for layer in self.top:
+                x = layer(x)
+                outputs.append(x)
+        return pooled_statistics(torch.stack(outputs, dim=1))
 
 
 def pooled_statistics(states: torch.Tensor) -> torch.Tensor:
-    """[states, T, D_MODEL] -> mean and std over time of each state, flattened to [states * 2 * D_MODEL]."""
+    """[..., states, T, D_MODEL] -> mean and std over time of each state, flattened to [..., states * 2 * D_MODEL]."""
     states = states.float()
-    return torch.cat([states.mean(dim=1), states.std(dim=1, correction=0)], dim=-1).reshape(-1)
+    return torch.cat([states.mean(dim=-2), states.std(dim=-2, correction=0)], dim=-1).flatten(-2)
 
 
 def preprocess(wave: np.ndarray) -> np.ndarray:
@@ -78,7 +98,11 @@ class WhisperHeadModel(EmotionModel):
         self.encoder_layers = config.get("encoder_layers", LEGACY_ENCODER_LAYERS)
         if self.encoder_layers not in range(1, LEGACY_ENCODER_LAYERS + 1):
             raise ModelError(f"This Whisper head's config asks for {self.encoder_layers!r} encoder layers; Whisper base has 1 to 6.")
-        self.head = head or WhisperHead(len(self.labels), len(self.gender_labels or []), self.encoder_layers)
+        self.finetuned_layers = config.get("finetuned_layers", 0)
+        if self.finetuned_layers not in range(self.encoder_layers):
+            raise ModelError(f"This Whisper head's config asks for {self.finetuned_layers!r} fine-tuned layers; "
+                             f"it reads {self.encoder_layers}, so 0 to {self.encoder_layers - 1} can be fine-tuned.")
+        self.head = head or WhisperHead(len(self.labels), len(self.gender_labels or []), self.encoder_layers, self.finetuned_layers)
         self.head.eval()
 
     @torch.no_grad()
@@ -89,12 +113,18 @@ class WhisperHeadModel(EmotionModel):
             pieces = [wave[i : i + MAX_SAMPLES] for i in range(0, len(wave), MAX_SAMPLES)]
             if len(pieces) > 1 and len(pieces[-1]) < MAX_SAMPLES // 10:
                 pieces.pop()
-            e, g = self.head(torch.stack([pooled_statistics(hidden_states(p, self.encoder_layers)) for p in pieces]))
+            e, g = self.head(torch.stack([self._pooled(p) for p in pieces]))
             emotion.append(e.mean(dim=0))
             gender.append(None if g is None else g.mean(dim=0))
         e_out = torch.stack(emotion).numpy()
         g_out = None if gender[0] is None else torch.stack(gender).numpy()
         return e_out, g_out
+
+    def _pooled(self, wave: np.ndarray) -> torch.Tensor:
+        """Pooled statistics of the frozen layers' states, then of the fine-tuned layers' (if any), for one piece."""
+        states = hidden_states(wave, self.encoder_layers - self.finetuned_layers)
+        pooled = pooled_statistics(states)
+        return torch.cat([pooled, self.head.top_statistics(states[-1:])[0]]) if self.finetuned_layers else pooled
 
     def predict_logits(self, waves: list[np.ndarray]) -> np.ndarray:
         return self._logits(waves)[0]
@@ -108,8 +138,14 @@ class WhisperHeadModel(EmotionModel):
         return self.predict_both(waves)[1] if self.gender_labels else None
 
     def _save_weights(self, model_dir: Path) -> None:
-        # float32: the head is only ~0.5 MB, and fp16 would cost precision in the standardisation statistics
-        state = {k: v.detach().contiguous() for k, v in self.head.state_dict().items()}
+        # the linear head in float32: it is only ~0.5 MB, and fp16 would cost precision in the standardisation statistics.
+        # Fine-tuned layers in float16, as the pretrained weights came (6.3 MB per layer); rounded in memory first, so the
+        # model that was saved and the one that is loaded predict the same.
+        if self.head.top is not None:
+            with torch.no_grad():
+                for param in self.head.top.parameters():
+                    param.copy_(param.half().float())
+        state = {k: (v.half() if k.startswith("top.") else v).detach().contiguous() for k, v in self.head.state_dict().items()}
         save_file(state, str(model_dir / WEIGHTS_FILE))
 
     @classmethod
