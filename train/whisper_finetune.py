@@ -3,8 +3,9 @@
     python -m train.whisper_head --finetune_layers 2                     # layers 3-4 trained, 1-2 stay frozen
     python -m train.whisper_head --finetune_layers 2 --cv --no_final --name whisper-head-finetune2
 
-The frozen layers below still come from the state cache, so an epoch runs only the trained layers: about a minute
-on 2 CPU cores for the ~10,000 clips and copies (ad-hoc timing). The trained layers start from Whisper's own
+The frozen layers below still come from the state cache, so an epoch runs only the trained layers: about 5 minutes
+with one CPU thread for 2 layers and the ~9,000 clips and copies of a CV fold (ad-hoc timing; reports/accuracy.md has
+the 6-fold train time). The trained layers start from Whisper's own
 weights, the outputs from zero; batches hold clips of similar length, cropped to the shortest (no padding, so no
 attention mask). The pooled statistics are standardised with the pretrained layers' statistics, fixed during training.
 """
