@@ -38,8 +38,8 @@ def new_head(finetuned_layers: int, dropout: float) -> WhisperHead:
 def pooled_vectors(head: WhisperHead, frozen: np.ndarray, top_inputs: list[torch.Tensor]) -> torch.Tensor:
     """Full pooled statistics per clip: the frozen layers' (precomputed) followed by the fine-tuned layers'."""
     head.eval()
-    top = torch.cat([head.top_statistics(x[None]) for x in top_inputs])
-    return torch.cat([torch.from_numpy(frozen).float(), top], dim=1)
+    frozen_t = torch.from_numpy(frozen).float()
+    return torch.cat([head.statistics(frozen_t[i:i + 1], x[None]) for i, x in enumerate(top_inputs)])
 
 
 @torch.no_grad()
@@ -82,7 +82,7 @@ def finetune(args, frozen: np.ndarray, top_inputs: list[torch.Tensor], emotion_i
             frames = int(lengths[batch].min())
             starts = [int(rng.integers(0, lengths[i] - frames + 1)) for i in batch]
             x = torch.stack([top_inputs[i][s:s + frames] for i, s in zip(batch, starts)]).float()
-            e, g = head(torch.cat([frozen_t[batch], head.top_statistics(x)], dim=1))
+            e, g = head(head.statistics(frozen_t[batch], x))
             loss = F.cross_entropy(e.float(), emotion[batch]) + F.cross_entropy(g.float(), gender[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -70,6 +70,10 @@ class WhisperHead(nn.Module):
                 outputs.append(x)
         return pooled_statistics(torch.stack(outputs, dim=1))
 
+    def statistics(self, frozen: torch.Tensor, top_input: torch.Tensor | None) -> torch.Tensor:
+        """What the outputs read: the frozen states' pooled statistics [B, ...], then the fine-tuned layers' (if any)."""
+        return frozen if self.top is None else torch.cat([frozen, self.top_statistics(top_input)], dim=-1)
+
 
 def pooled_statistics(states: torch.Tensor) -> torch.Tensor:
     """[..., states, T, D_MODEL] -> mean and std over time of each state, flattened to [..., states * 2 * D_MODEL]."""
@@ -123,8 +127,7 @@ class WhisperHeadModel(EmotionModel):
     def _pooled(self, wave: np.ndarray) -> torch.Tensor:
         """Pooled statistics of the frozen layers' states, then of the fine-tuned layers' (if any), for one piece."""
         states = hidden_states(wave, self.encoder_layers - self.finetuned_layers)
-        pooled = pooled_statistics(states)
-        return torch.cat([pooled, self.head.top_statistics(states[-1:])[0]]) if self.finetuned_layers else pooled
+        return self.head.statistics(pooled_statistics(states)[None], states[-1:])[0]
 
     def predict_logits(self, waves: list[np.ndarray]) -> np.ndarray:
         return self._logits(waves)[0]
