@@ -91,6 +91,30 @@ def test_pooled_statistics_shape():
     assert vector.shape == (n_features(),)
     np.testing.assert_allclose(vector[:512].numpy(), states[0].mean(0).numpy(), atol=1e-5)
     np.testing.assert_allclose(vector[512:1024].numpy(), states[0].std(0, correction=0).numpy(), atol=1e-5)
+    quantiles = torch.quantile(states[0], torch.tensor([0.1, 0.5, 0.9]), dim=0).flatten()
+    np.testing.assert_allclose(vector[1024:2560].numpy(), quantiles.numpy(), atol=1e-5)
+    with_gradients = pooled_statistics(states.clone().requires_grad_())  # the fine-tuning path sorts instead
+    np.testing.assert_allclose(with_gradients.detach().numpy(), vector.numpy(), atol=1e-5)
+    np.testing.assert_allclose(vector[2560:3072].numpy(), states[1].mean(0).numpy(), atol=1e-5)  # state by state
+    assert pooled_statistics(states, ()).shape == (n_features(quantiles=()),) == ((ENCODER_LAYERS + 1) * 1024,)
+
+
+def test_heads_pooling_mean_and_std_only_still_load_and_predict(trained, tmp_path):
+    """Heads trained before quantile pooling (config without `pooling_quantiles`) keep working."""
+    from train.whisper_head import HeadArguments, cached_states, fit_head
+
+    _, _, records = trained
+    vectors = np.stack([pooled_statistics(s, ()).numpy() for s in cached_states(records)])
+    head = fit_head(HeadArguments(augment=[], mean_std_only=True), vectors, [L.EMOTIONS.index(r.emotion) for r in records],
+                    [L.GENDERS.index(r.gender) for r in records])
+    config = {"name": "old", "labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS), "encoder_layers": ENCODER_LAYERS}
+    out = WhisperHeadModel(config, head).save(tmp_path / "old")
+    config = json.loads((out / "config.json").read_text())
+    assert config.pop("pooling_quantiles") == []
+    (out / "config.json").write_text(json.dumps(config))
+    reloaded = load_dir(out)
+    probs = reloaded.predict([load_audio(r.path) for r in records])
+    assert np.mean(probs.argmax(axis=1) == [L.EMOTIONS.index(r.emotion) for r in records]) >= 0.9
 
 
 def test_states_cached_for_training_match_what_inference_computes(trained):

@@ -34,7 +34,7 @@ MAIN_CORPUS = "ravdess"  # the corpus the model is tested on; the others are dra
 
 @dataclass
 class ResNetArgs:
-    epochs: int = 22  # with 1.5 s crops, the 6 folds take ~30 min of one CPU core, the final fit ~7 min
+    epochs: int = 40  # with 1.5 s crops, the 6 folds take ~53 min of one CPU core (reports/accuracy.md), the final fit ~12 min
     batch_size: int = 32
     lr: float = field(default=3e-3, metadata={"help": "peak learning rate of the one-cycle schedule"})
     weight_decay: float = 0.05

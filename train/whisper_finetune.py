@@ -18,13 +18,13 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ser import labels as L
-from ser.models.whisper_head import ENCODER_LAYERS, WhisperHead
+from ser.models.whisper_head import ENCODER_LAYERS, QUANTILES, WhisperHead
 from ser.whisper_offline import load_encoder
 
 
-def new_head(finetuned_layers: int, dropout: float) -> WhisperHead:
+def new_head(finetuned_layers: int, dropout: float, quantiles: tuple[float, ...] = QUANTILES) -> WhisperHead:
     """A head whose `top` holds copies of the pretrained encoder's top layers, with zeroed outputs."""
-    head = WhisperHead(len(L.EMOTIONS), len(L.GENDERS), ENCODER_LAYERS, finetuned_layers, dropout)
+    head = WhisperHead(len(L.EMOTIONS), len(L.GENDERS), ENCODER_LAYERS, finetuned_layers, dropout, quantiles)
     encoder = load_encoder(dtype=torch.float32)
     for layer, pretrained in zip(head.top, encoder.layers[ENCODER_LAYERS - finetuned_layers:ENCODER_LAYERS]):
         layer.load_state_dict(pretrained.state_dict())
@@ -62,7 +62,7 @@ def finetune(args, frozen: np.ndarray, top_inputs: list[torch.Tensor], emotion_i
     at the input of the first trained layer [T, 512]."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    head = new_head(args.finetune_layers, args.dropout)
+    head = new_head(args.finetune_layers, args.dropout, args.quantiles)
     start = pooled_vectors(head, frozen, top_inputs)
     head.mean.copy_(start.mean(dim=0))
     head.scale.copy_(torch.where(start.std(dim=0) > 0, start.std(dim=0), 1.0))  # as StandardScaler: constant -> 1

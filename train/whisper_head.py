@@ -28,7 +28,7 @@ from ser.audio import load_audio
 from ser.corpora import Record, load_records
 from ser.metrics import compute_metrics
 from ser.models.base import LICENSE
-from ser.models.whisper_head import ENCODER_LAYERS, WhisperHead, WhisperHeadModel, hidden_states, pooled_statistics
+from ser.models.whisper_head import ENCODER_LAYERS, QUANTILES, WhisperHead, WhisperHeadModel, hidden_states, n_features, pooled_statistics
 from ser.whisper_offline import fast_dtype
 
 CACHE_VERSION = "v2"  # bump when preprocessing changes, so stale states are not reused (v2: 4 layers, fast dtype)
@@ -41,6 +41,7 @@ class HeadArguments:
     c: float = field(default=0.02, metadata={"help": "inverse L2 strength of the logistic regression"})
     augment: list[str] = field(default_factory=lambda: ["speed0.9", "speed1.1", "noise", "telephone"],
                                metadata={"help": "extra copies of every RAVDESS training clip: speed0.9, speed1.1, noise, telephone"})
+    mean_std_only: bool = field(default=False, metadata={"help": f"pool mean and std over time only, not also the quantiles {QUANTILES}"})
     threads: int = 2
     finetune_layers: int = field(default=0, metadata={"help": f"train the top N of the {ENCODER_LAYERS} encoder layers with the "
                                                               "head (gradient descent instead of the logistic regression)"})
@@ -49,6 +50,10 @@ class HeadArguments:
     head_lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the outputs when fine-tuning"})
     dropout: float = field(default=0.2, metadata={"help": "dropout on the standardised statistics when fine-tuning"})
     batch_size: int = 16
+
+    @property
+    def quantiles(self) -> tuple[float, ...]:
+        return () if self.mean_std_only else QUANTILES
 
 
 def speed_perturb(wave: np.ndarray, factor: float) -> np.ndarray:
@@ -116,11 +121,11 @@ def cached_states(records: list[Record], augment: str = "") -> list[torch.Tensor
     return states
 
 
-def feature_table(records: list[Record], augment: str = "", finetune_layers: int = 0) -> dict[str, tuple]:
+def feature_table(records: list[Record], augment: str = "", finetune_layers: int = 0, quantiles=QUANTILES) -> dict[str, tuple]:
     """Per clip path: pooled statistics of the states the head reads frozen, and, when fine-tuning, the states
     entering the first trained layer (else None)."""
     frozen = ENCODER_LAYERS - finetune_layers
-    return {r.path: (pooled_statistics(s[:frozen + 1]).numpy(), s[frozen].clone() if finetune_layers else None)
+    return {r.path: (pooled_statistics(s[:frozen + 1], quantiles).numpy(), s[frozen].clone() if finetune_layers else None)
             for r, s in zip(records, cached_states(records, augment))}
 
 
@@ -135,7 +140,7 @@ def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids) 
     gender = LogisticRegression(C=args.c, max_iter=3000).fit(x, gender_ids)
     if list(emotion.classes_) != list(range(len(L.EMOTIONS))):
         raise ValueError("every emotion needs training clips (calm comes only from RAVDESS)")
-    head = WhisperHead(len(L.EMOTIONS), len(L.GENDERS), ENCODER_LAYERS)
+    head = WhisperHead(len(L.EMOTIONS), len(L.GENDERS), ENCODER_LAYERS, quantiles=args.quantiles)
     with torch.no_grad():
         head.mean.copy_(torch.from_numpy(scaler.mean_))
         head.scale.copy_(torch.from_numpy(scaler.scale_))
@@ -166,7 +171,8 @@ def describe(args: HeadArguments) -> dict:
         "preprocessing": "trim silence (40 dB below peak) -> Whisper log-mel (80 bands) -> encoder without 30-s padding, "
                          f"first {ENCODER_LAYERS} of 6 layers; trained on {str(fast_dtype()).removeprefix('torch.')} states "
                          "(the encoder runs in bfloat16 where the CPU does so natively, else in float32)",
-        "head": f"mean and std over time of the embedding output and layers 1-{ENCODER_LAYERS} ({(ENCODER_LAYERS + 1) * 1024} values) "
+        "head": f"mean, std{''.join(f', {q:.0%}' for q in args.quantiles)}{' quantiles' if args.quantiles else ''} over time of the "
+                f"embedding output and layers 1-{ENCODER_LAYERS} ({n_features(ENCODER_LAYERS, args.quantiles)} values) "
                 "-> standardise -> linear emotion (8) and gender (2) outputs",
         "training": (f"L2 logistic regression (C={args.c})" if not args.finetune_layers else
                      f"top {args.finetune_layers} encoder layers fine-tuned with the outputs: AdamW, one-cycle, {args.finetune_epochs} "
@@ -191,14 +197,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(TRAINING_COPIES)}")
     if args.finetune_layers not in range(ENCODER_LAYERS):
         raise SystemExit(f"--finetune_layers must be 0 to {ENCODER_LAYERS - 1} (the head reads {ENCODER_LAYERS} layers)")
-    table = lambda recs, augment="": feature_table(recs, augment, args.finetune_layers)  # noqa: E731
+    table = lambda recs, augment="": feature_table(recs, augment, args.finetune_layers, args.quantiles)  # noqa: E731
     original = table(records)
     ravdess = [r for r in records if r.corpus == "ravdess"]
     perturbed = {name: table(ravdess, name) for name in args.augment}
     noisy_test = table(ravdess, NOISY_TEST) if cargs.cv else {}
     print(f"pooled encoder states for {len(records)} clips (+{len(args.augment)} copies) in {time.time() - started:.0f} s")
     config = {"labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS), "encoder_layers": ENCODER_LAYERS,
-              "finetuned_layers": args.finetune_layers}
+              "finetuned_layers": args.finetune_layers, "pooling_quantiles": list(args.quantiles)}
 
     def fit(train: list[Record], _val: list[Record]) -> WhisperHeadModel:
         rows = [(original[r.path], r) for r in train]
