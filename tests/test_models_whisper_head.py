@@ -146,6 +146,13 @@ def test_config_and_weights_that_disagree_are_a_clear_error(trained, tmp_path):
     (broken / "config.json").write_text(json.dumps({**config, "encoder_layers": 9}))
     with pytest.raises(ModelError, match="1 to 6"):
         load_dir(broken)
+    (broken / "config.json").write_text(json.dumps({**config, "pooling_quantiles": []}))  # weights pool 3 quantiles too
+    with pytest.raises(ModelError, match="do not match"):
+        load_dir(broken)
+    for bad in ("median", [0.5, "high"], [1.5]):
+        (broken / "config.json").write_text(json.dumps({**config, "pooling_quantiles": bad}))
+        with pytest.raises(ModelError, match="numbers from 0 to 1"):
+            load_dir(broken)
 
 
 @pytest.mark.parametrize("name", ["whisper-head", "resnet18", "classic-mlp"])
