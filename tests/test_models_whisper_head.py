@@ -131,28 +131,28 @@ def test_states_cached_for_training_match_what_inference_computes(trained):
         np.testing.assert_allclose(states.float().numpy(), fresh.float().numpy(), rtol=0, atol=5e-2 + 2e-3 * fresh.abs().max().item())
 
 
-def test_config_and_weights_that_disagree_are_a_clear_error(trained, tmp_path):
+def assert_config_refused(model_dir, tmp_path, match: str, **changes) -> None:
+    """A copy of `model_dir` whose config.json has `changes` must fail to load with a one-sentence ModelError."""
     import shutil
 
     from ser.models.base import ModelError
 
-    _, out, _ = trained
     broken = tmp_path / "broken"
-    shutil.copytree(out, broken)
+    shutil.rmtree(broken, ignore_errors=True)
+    shutil.copytree(model_dir, broken)
     config = json.loads((broken / "config.json").read_text())
-    (broken / "config.json").write_text(json.dumps({**config, "encoder_layers": 6}))  # weights were trained on 4
-    with pytest.raises(ModelError, match="do not match"):
+    (broken / "config.json").write_text(json.dumps({**config, **changes}))
+    with pytest.raises(ModelError, match=match):
         load_dir(broken)
-    (broken / "config.json").write_text(json.dumps({**config, "encoder_layers": 9}))
-    with pytest.raises(ModelError, match="1 to 6"):
-        load_dir(broken)
-    (broken / "config.json").write_text(json.dumps({**config, "pooling_quantiles": []}))  # weights pool 3 quantiles too
-    with pytest.raises(ModelError, match="do not match"):
-        load_dir(broken)
+
+
+def test_config_and_weights_that_disagree_are_a_clear_error(trained, tmp_path):
+    _, out, _ = trained
+    assert_config_refused(out, tmp_path, "do not match", encoder_layers=6)  # weights were trained on 4
+    assert_config_refused(out, tmp_path, "1 to 6", encoder_layers=9)
+    assert_config_refused(out, tmp_path, "do not match", pooling_quantiles=[])  # weights pool 3 quantiles too
     for bad in ("median", [0.5, "high"], [1.5]):
-        (broken / "config.json").write_text(json.dumps({**config, "pooling_quantiles": bad}))
-        with pytest.raises(ModelError, match="numbers from 0 to 1"):
-            load_dir(broken)
+        assert_config_refused(out, tmp_path, "numbers from 0 to 1", pooling_quantiles=bad)
 
 
 @pytest.mark.parametrize("name", ["whisper-head", "resnet18", "classic-mlp"])
@@ -238,17 +238,6 @@ def test_finetuning_smoke_run_fits_its_clips_and_reloads_identically(finetuned):
 
 
 def test_finetuned_layer_count_that_does_not_fit_is_a_clear_error(finetuned, tmp_path):
-    import shutil
-
-    from ser.models.base import ModelError
-
     _, out, _ = finetuned
-    broken = tmp_path / "broken"
-    shutil.copytree(out, broken)
-    config = json.loads((broken / "config.json").read_text())
-    (broken / "config.json").write_text(json.dumps({**config, "finetuned_layers": 0}))  # weights carry a trained layer
-    with pytest.raises(ModelError, match="do not match"):
-        load_dir(broken)
-    (broken / "config.json").write_text(json.dumps({**config, "finetuned_layers": 4}))
-    with pytest.raises(ModelError, match="0 to 3"):
-        load_dir(broken)
+    assert_config_refused(out, tmp_path, "do not match", finetuned_layers=0)  # weights carry a trained layer
+    assert_config_refused(out, tmp_path, "0 to 3", finetuned_layers=4)

@@ -121,7 +121,8 @@ def cached_states(records: list[Record], augment: str = "") -> list[torch.Tensor
     return states
 
 
-def feature_table(records: list[Record], augment: str = "", finetune_layers: int = 0, quantiles=QUANTILES) -> dict[str, tuple]:
+def feature_table(records: list[Record], augment: str = "", finetune_layers: int = 0,
+                  quantiles: tuple[float, ...] = QUANTILES) -> dict[str, tuple]:
     """Per clip path: pooled statistics of the states the head reads frozen, and, when fine-tuning, the states
     entering the first trained layer (else None)."""
     frozen = ENCODER_LAYERS - finetune_layers
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     noisy_test = table(ravdess, NOISY_TEST) if cargs.cv else {}
     print(f"pooled encoder states for {len(records)} clips (+{len(args.augment)} copies) in {time.time() - started:.0f} s")
     config = {"labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS), "encoder_layers": ENCODER_LAYERS,
-              "finetuned_layers": args.finetune_layers, "pooling_quantiles": list(args.quantiles)}
+              "finetuned_layers": args.finetune_layers}  # the model adds the head's pooling_quantiles
 
     def fit(train: list[Record], _val: list[Record]) -> WhisperHeadModel:
         rows = [(original[r.path], r) for r in train]

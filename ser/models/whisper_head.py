@@ -133,9 +133,8 @@ class WhisperHeadModel(EmotionModel):
         quantiles = config.get("pooling_quantiles", [])  # heads from before quantile pooling: mean and std only
         if not isinstance(quantiles, list) or not all(isinstance(q, (int, float)) and 0 <= q <= 1 for q in quantiles):
             raise ModelError(f"This Whisper head's config asks for pooling quantiles {quantiles!r}; give a list of numbers from 0 to 1.")
-        self.quantiles = tuple(quantiles)
         self.head = head or WhisperHead(len(self.labels), len(self.gender_labels or []), self.encoder_layers, self.finetuned_layers,
-                                        quantiles=self.quantiles)
+                                        quantiles=tuple(quantiles))
         self.config["pooling_quantiles"] = list(self.head.quantiles)  # a trained head's own pooling is what gets saved
         self.head.eval()
 
