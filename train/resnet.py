@@ -34,7 +34,7 @@ MAIN_CORPUS = "ravdess"  # the corpus the model is tested on; the others are dra
 
 @dataclass
 class ResNetArgs:
-    epochs: int = 40  # with 1.5 s crops, the 6 folds take ~57 min of one CPU core (reports/accuracy.md), the final fit ~12 min
+    epochs: int = 40  # with 1.5 s crops, the 6 folds take ~57 min of one CPU core (reports/accuracy.md), the final fit ~10 min (model card)
     batch_size: int = 32
     lr: float = field(default=3e-3, metadata={"help": "peak learning rate of the one-cycle schedule"})
     weight_decay: float = 0.05
