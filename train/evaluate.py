@@ -23,19 +23,21 @@ from train import common
 FAMILIES = {
     "whisper-head": ("train.whisper_head", "Whisper-base encoder (frozen, first 4 layers, bfloat16 where native), mean, std and 10/50/90% quantiles of its 5 hidden states -> linear head, RAVDESS copies at other speeds, with noise and telephone-band  [default]"),
     "whisper-linear-probe": ("train.linear_probe", "Whisper-base middle layers, mean+std pooled -> logistic regression (floor)"),
-    "resnet18": ("train.resnet", "ResNet18 (half width) on log-mel, from scratch, last of 40 epochs"),
+    "resnet18": ("train.resnet", "ResNet18 (half width) on log-mel, from scratch, 2.5-s crops, last of 30 epochs"),
     "classic-mlp": ("train.classic", "MFCC + chroma + mel statistics -> MLP (scikit-learn)"),
     "whisper-head-mean-std": ("train.whisper_head", "ablation: the default model's recipe pooling mean and std only (the default until 2026-11-29)"),
     "whisper-head-speed-only": ("train.whisper_head", "ablation: the default model's recipe without the noisy and telephone-band copies"),
     "whisper-head-finetune2": ("train.whisper_head", "the mean+std recipe, but encoder layers 3-4 fine-tuned with the head (3 epochs)"),
-    "resnet18-early-stopping": ("train.resnet", "ablation: the ResNet18 recipe, but each fold keeps the best epoch on 2 held-out training actors (the CV recipe until 2026-11-29)"),
+    "resnet18-short-crops": ("train.resnet", "ablation: the ResNet18 recipe with 1.5-s crops and 40 epochs (the default until 2026-11-29)"),
+    "resnet18-early-stopping": ("train.resnet", "ablation: the resnet18-short-crops recipe, but each fold keeps the best epoch on 2 held-out training actors"),
 }
 # extra arguments of the rows that are not a family's defaults
 CV_ARGS = {
     "whisper-head-speed-only": ["--augment", "speed0.9", "speed1.1", "--name", "whisper-head-speed-only"],
     "whisper-head-mean-std": ["--mean_std_only", "--name", "whisper-head-mean-std"],
     "whisper-head-finetune2": ["--finetune_layers", "2", "--mean_std_only", "--name", "whisper-head-finetune2"],
-    "resnet18-early-stopping": ["--val_speakers", "2", "--name", "resnet18-early-stopping"],
+    "resnet18-short-crops": ["--crop_seconds", "1.5", "--epochs", "40", "--name", "resnet18-short-crops"],
+    "resnet18-early-stopping": ["--crop_seconds", "1.5", "--epochs", "40", "--val_speakers", "2", "--name", "resnet18-early-stopping"],
 }
 
 

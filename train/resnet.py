@@ -34,11 +34,13 @@ MAIN_CORPUS = "ravdess"  # the corpus the model is tested on; the others are dra
 
 @dataclass
 class ResNetArgs:
-    epochs: int = 40  # with 1.5 s crops, the 6 folds take ~57 min of one CPU core (reports/accuracy.md), the final fit ~10 min (model card)
+    epochs: int = 30  # the 6 folds take about an hour of one CPU core (reports/accuracy.md), the final fit ~12 min (model card)
     batch_size: int = 32
     lr: float = field(default=3e-3, metadata={"help": "peak learning rate of the one-cycle schedule"})
     weight_decay: float = 0.05
-    crop_seconds: float = field(default=1.5, metadata={"help": "length of the random training crops"})
+    # 2.5 s holds most trimmed RAVDESS sentences whole (shorter clips are repeated to fill it). 1.5-s crops, which cut most
+    # sentences, scored 58.1% UAR with 40 epochs (row `resnet18-short-crops` of reports/accuracy.md).
+    crop_seconds: float = field(default=2.5, metadata={"help": "length of the random training crops"})
     base_width: int = field(default=32, metadata={"help": "channels of the first stage (ResNet18: 64)"})
     dropout: float = 0.2
     label_smoothing: float = 0.1
@@ -52,9 +54,10 @@ class ResNetArgs:
     select_after: float = field(default=0.75, metadata={"help": "share of the epochs before checkpoints are compared "
                                                                   "(until the one-cycle learning rate has decayed, validation swings widely)"})
     # 0: each CV fold trains the whole schedule and keeps its last epoch, which is what the final fit ships, so the CV
-    # measures the shipped recipe. Early stopping on 2 of the 20 training actors scored 57.3% UAR with 60 calm/neutral
-    # confusions (row `resnet18-early-stopping` of reports/accuracy.md), the last epoch 58.1% with 39: it costs a tenth
-    # of the speakers, and the UAR of 2 actors swings by several points from one epoch to the next.
+    # measures the shipped recipe. With 1.5-s crops, early stopping on 2 of the 20 training actors scored 57.3% UAR with
+    # 60 calm/neutral confusions (row `resnet18-early-stopping` of reports/accuracy.md), the last epoch 58.1% with 39
+    # (`resnet18-short-crops`): it costs a tenth of the speakers, and the UAR of 2 actors swings by several points from
+    # one epoch to the next.
     val_speakers: int = field(default=0, metadata={"help": "RAVDESS actors of each CV training fold held out for early "
                                                             "stopping (0: none, keep the last epoch)"})
     final_val_speakers: int = field(default=0, metadata={"help": "actors held out from the final fit (0: all clips, last epoch)"})
