@@ -31,13 +31,14 @@ FAMILIES = {
     "resnet18-short-crops": ("train.resnet", "ablation: the ResNet18 recipe with 1.5-s crops and 40 epochs (the default until 2026-11-29)"),
     "resnet18-early-stopping": ("train.resnet", "ablation: the resnet18-short-crops recipe, but each fold keeps the best epoch on 2 held-out training actors"),
 }
+SHORT_CROPS = ["--crop_seconds", "1.5", "--epochs", "40"]  # the ResNet18 recipe until 2026-11-29
 # extra arguments of the rows that are not a family's defaults
 CV_ARGS = {
     "whisper-head-speed-only": ["--augment", "speed0.9", "speed1.1", "--name", "whisper-head-speed-only"],
     "whisper-head-mean-std": ["--mean_std_only", "--name", "whisper-head-mean-std"],
     "whisper-head-finetune2": ["--finetune_layers", "2", "--mean_std_only", "--name", "whisper-head-finetune2"],
-    "resnet18-short-crops": ["--crop_seconds", "1.5", "--epochs", "40", "--name", "resnet18-short-crops"],
-    "resnet18-early-stopping": ["--crop_seconds", "1.5", "--epochs", "40", "--val_speakers", "2", "--name", "resnet18-early-stopping"],
+    "resnet18-short-crops": [*SHORT_CROPS, "--name", "resnet18-short-crops"],
+    "resnet18-early-stopping": [*SHORT_CROPS, "--val_speakers", "2", "--name", "resnet18-early-stopping"],
 }
 
 
