@@ -127,6 +127,27 @@ def test_resnet_takes_any_length(resnet_fit, clips):
     assert not np.allclose(probs[0], probs[1])  # a different input gives a different answer
 
 
+def test_resnet_mean_std_pooling():
+    from ser.models.base import ModelError
+    from ser.models.resnet import ResNet
+
+    torch.manual_seed(0)
+    net = ResNet(len(EMOTIONS), base_width=8, pooling="mean_std").eval()
+    assert net.fc.in_features == 2 * 64  # mean and spread of the last stage's 64 channels
+    seen = []
+    net.fc.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    x = torch.randn(1, 1, 64, 300)
+    with torch.no_grad():
+        net(x)
+        over_time = net.stages(net.stem(x)).mean(dim=2)  # (1, channels, frames)
+    assert torch.allclose(seen[0], torch.cat([over_time.mean(dim=2), over_time.std(dim=2, correction=0)], dim=1), atol=1e-5)
+    assert seen[0][0, 64:].abs().sum() > 0  # the spread of a noisy input is not zero
+    with torch.no_grad():
+        assert torch.isfinite(net(torch.randn(1, 1, 64, 20))).all()  # one pooled frame: spread 0, not NaN
+    with pytest.raises(ModelError, match="Unknown pooling"):
+        ResNet(len(EMOTIONS), pooling="max")
+
+
 def test_random_crop_and_spec_augment():
     rng = np.random.default_rng(0)
     mel = np.arange(64 * 50, dtype=np.float32).reshape(64, 50)

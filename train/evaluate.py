@@ -30,6 +30,8 @@ FAMILIES = {
     "whisper-head-finetune2": ("train.whisper_head", "the mean+std recipe, but encoder layers 3-4 fine-tuned with the head (3 epochs)"),
     "resnet18-short-crops": ("train.resnet", "ablation: the ResNet18 recipe with 1.5-s crops and 40 epochs (the default until 2026-11-29)"),
     "resnet18-early-stopping": ("train.resnet", "ablation: the resnet18-short-crops recipe, but each fold keeps the best epoch on 2 held-out training actors"),
+    "resnet18-mean-std-pooling": ("train.resnet", "ablation: the ResNet18 recipe pooling the mean and the standard deviation over time"),
+    "resnet18-seed1": ("train.resnet", "the ResNet18 recipe with seed 1 instead of 0: how far a score moves by chance"),
 }
 SHORT_CROPS = ["--crop_seconds", "1.5", "--epochs", "40"]  # the ResNet18 recipe until 2026-11-29
 # extra arguments of the rows that are not a family's defaults
@@ -39,6 +41,8 @@ CV_ARGS = {
     "whisper-head-finetune2": ["--finetune_layers", "2", "--mean_std_only", "--name", "whisper-head-finetune2"],
     "resnet18-short-crops": [*SHORT_CROPS, "--name", "resnet18-short-crops"],
     "resnet18-early-stopping": [*SHORT_CROPS, "--val_speakers", "2", "--name", "resnet18-early-stopping"],
+    "resnet18-mean-std-pooling": ["--pooling", "mean_std", "--name", "resnet18-mean-std-pooling"],
+    "resnet18-seed1": ["--seed", "1", "--name", "resnet18-seed1"],
 }
 
 

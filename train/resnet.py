@@ -43,6 +43,7 @@ class ResNetArgs:
     crop_seconds: float = field(default=2.5, metadata={"help": "length of the random training crops"})
     base_width: int = field(default=32, metadata={"help": "channels of the first stage (ResNet18: 64)"})
     dropout: float = 0.2
+    pooling: str = field(default="mean", metadata={"help": "mean (ResNet18's global average) or mean_std (also the spread over time)"})
     label_smoothing: float = 0.1
     mixup: float = field(default=0.4, metadata={"help": "mixup's Beta(a, a) parameter (Zhang et al. 2018); 0 = off"})
     extra_fraction: float = field(default=0.25, metadata={"help": "share of the non-RAVDESS (TESS) clips drawn afresh each epoch"})
@@ -128,7 +129,7 @@ def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], va
     mean, std = mel_stats(train_mels)
     config = {
         "name": name, "labels": list(EMOTIONS), "architecture": LAYOUT, "base_width": args.base_width, "layers": list(LAYERS),
-        "dropout": args.dropout, "mel_mean": mean, "mel_std": std, "n_mels": int(train_mels[0].shape[0]),
+        "dropout": args.dropout, "pooling": args.pooling, "mel_mean": mean, "mel_std": std, "n_mels": int(train_mels[0].shape[0]),
         "features": "ser.features.log_mel (dB)", "trim_silence": args.trim_silence, "weights_dtype": "float32",
         "pretrained": "none (trained from scratch)", "license": LICENSE,
     }
@@ -233,7 +234,9 @@ def main(argv: list[str] | None = None) -> None:
         "input": f"silence-trimmed clip -> ser.features.log_mel (64 mel bands, dB, 10 ms hop), normalised with the training "
                  f"set's global mean/std ({model.mean:.1f} / {model.std:.1f} dB)",
         "model": f"{LAYOUT}: BasicBlock x {list(LAYERS)}, channels {[args.base_width * 2**i for i in range(4)]}, "
-                 f"{n_params / 1e6:.1f}M parameters, global average pooling (any clip length), dropout {args.dropout}",
+                 f"{n_params / 1e6:.1f}M parameters, "
+                 + ("mean and standard deviation over time of the frequency-averaged channels" if args.pooling == "mean_std"
+                    else "global average pooling") + f" (any clip length), dropout {args.dropout}",
         "initialisation": "trained from scratch (no ImageNet or audio pre-training)",
         "optimiser": f"AdamW (weight decay {args.weight_decay}) with a one-cycle schedule peaking at {args.lr}, batch {args.batch_size}, "
                      f"up to {args.epochs} epochs, class-weighted cross-entropy with label smoothing {args.label_smoothing}",

@@ -1,7 +1,8 @@
 """The CNN baseline: the ResNet18 layout (BasicBlock, [2, 2, 2, 2]) at half width on log-mel spectrograms, from scratch.
 
 Input: trimmed clip -> `ser.features.log_mel` (64 bands, dB) -> one channel normalised with the training set's global
-mean/std. Global average pooling over frequency and time lets one network take clips of any length.
+mean/std. Global average pooling over frequency and time (optionally also the standard deviation over time) lets one
+network take clips of any length.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from ser.models.base import WEIGHTS_FILE, EmotionModel, ModelError
 BASE_WIDTH = 32  # half of ResNet18's 64: channels 32-64-128-256, ~2.8M parameters, affordable on a CPU
 LAYERS = (2, 2, 2, 2)  # BasicBlocks per stage, as in ResNet18
 LAYOUT = "ResNet18 layout at half width"
+# "mean": global average pooling, as in ResNet18; "mean_std": also the spread over time of each channel, which carries
+# how much the voice varies (prosody) and not only its average
+POOLINGS = ("mean", "mean_std")
 
 
 class BasicBlock(nn.Module):
@@ -45,8 +49,11 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """torchvision's ResNet18 structure (7x7 stem, max-pool, four stages, global average pool, linear), 1 input channel."""
 
-    def __init__(self, n_classes: int, base_width: int = BASE_WIDTH, layers=LAYERS, dropout: float = 0.0):
+    def __init__(self, n_classes: int, base_width: int = BASE_WIDTH, layers=LAYERS, dropout: float = 0.0, pooling: str = "mean"):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ModelError(f"Unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}.")
+        self.pooling = pooling
         self.stem = nn.Sequential(
             nn.Conv2d(1, base_width, 7, 2, 3, bias=False), nn.BatchNorm2d(base_width), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
         )
@@ -59,7 +66,7 @@ class ResNet(nn.Module):
             channels = width
         self.stages = nn.Sequential(*stages)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(channels, n_classes)
+        self.fc = nn.Linear(channels * (2 if pooling == "mean_std" else 1), n_classes)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -70,7 +77,12 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, 1, mels, frames) -> (batch, n_classes) logits."""
         x = self.stages(self.stem(x))
-        return self.fc(self.dropout(x.mean(dim=(2, 3))))
+        if self.pooling == "mean_std":  # average over frequency, then mean and spread over time (x-vector style)
+            x = x.mean(dim=2)
+            x = torch.cat([x.mean(dim=2), x.std(dim=2, correction=0)], dim=1)
+        else:
+            x = x.mean(dim=(2, 3))
+        return self.fc(self.dropout(x))
 
 
 def clip_log_mel(wave: np.ndarray, trim: bool = True) -> np.ndarray:
@@ -87,7 +99,7 @@ class ResNetModel(EmotionModel):
         self.std = float(config["mel_std"])
         self.trim = bool(config.get("trim_silence", True))
         self.network = network or ResNet(len(self.labels), config.get("base_width", BASE_WIDTH), config.get("layers", LAYERS),
-                                         config.get("dropout", 0.0))
+                                         config.get("dropout", 0.0), config.get("pooling", "mean"))
         self.network.eval()
 
     def normalise(self, mel: np.ndarray) -> np.ndarray:
