@@ -59,6 +59,11 @@ def run_cv(name: str) -> None:
     subprocess.run([sys.executable, "-m", module, *extra], check=True, cwd=settings.PROJECT_ROOT)
 
 
+def fold_speakers(fold: dict) -> str:
+    """'actors 05-08' for a fold testing ravdess-05 ... ravdess-08."""
+    return f"actors {fold['test_speakers'][0][-2:]}-{fold['test_speakers'][-1][-2:]}"
+
+
 def markdown(models: dict) -> str:
     lines = [
         "# Cross-validated accuracy (RAVDESS speech, 8 emotions, 6-fold actor-disjoint)", "",
@@ -82,6 +87,7 @@ def markdown(models: dict) -> str:
     for name, m in models.items():
         labels = m["labels"]
         lines += ["", f"## {name}: {m.get('description', '')}", "",
+                  "UAR per fold: " + ", ".join(f"{fold_speakers(f)} {f['uar']:.1%}" for f in m["folds"]) + ".", "",
                   "Recall per class: " + ", ".join(f"{k} {v:.0%}" for k, v in m["per_class_recall"].items()) + ".", "",
                   "Confusion matrix (rows = true, columns = predicted):", "",
                   "| true \\ predicted | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]

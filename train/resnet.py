@@ -13,6 +13,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from ser.features import FRAMES_PER_SECOND
 from ser.labels import EMOTIONS
 from ser.metrics import compute_metrics
 from ser.models.base import LICENSE, softmax
-from ser.models.resnet import LAYERS, LAYOUT, ResNetModel, clip_log_mel
+from ser.models.resnet import LAYERS, LAYOUT, POOLINGS, ResNetModel, clip_log_mel
 from train import common
 
 NAME = "resnet18"
@@ -43,7 +44,8 @@ class ResNetArgs:
     crop_seconds: float = field(default=2.5, metadata={"help": "length of the random training crops"})
     base_width: int = field(default=32, metadata={"help": "channels of the first stage (ResNet18: 64)"})
     dropout: float = 0.2
-    pooling: str = field(default="mean", metadata={"help": "mean (ResNet18's global average) or mean_std (also the spread over time)"})
+    pooling: Literal["mean", "mean_std"] = field(default="mean", metadata={"help": "mean (ResNet18's global average) or "
+                                                                                 "mean_std (also the spread over time)"})
     label_smoothing: float = 0.1
     mixup: float = field(default=0.4, metadata={"help": "mixup's Beta(a, a) parameter (Zhang et al. 2018); 0 = off"})
     extra_fraction: float = field(default=0.25, metadata={"help": "share of the non-RAVDESS (TESS) clips drawn afresh each epoch"})
@@ -234,9 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         "input": f"silence-trimmed clip -> ser.features.log_mel (64 mel bands, dB, 10 ms hop), normalised with the training "
                  f"set's global mean/std ({model.mean:.1f} / {model.std:.1f} dB)",
         "model": f"{LAYOUT}: BasicBlock x {list(LAYERS)}, channels {[args.base_width * 2**i for i in range(4)]}, "
-                 f"{n_params / 1e6:.1f}M parameters, "
-                 + ("mean and standard deviation over time of the frequency-averaged channels" if args.pooling == "mean_std"
-                    else "global average pooling") + f" (any clip length), dropout {args.dropout}",
+                 f"{n_params / 1e6:.1f}M parameters, {POOLINGS[args.pooling]} (any clip length), dropout {args.dropout}",
         "initialisation": "trained from scratch (no ImageNet or audio pre-training)",
         "optimiser": f"AdamW (weight decay {args.weight_decay}) with a one-cycle schedule peaking at {args.lr}, batch {args.batch_size}, "
                      f"up to {args.epochs} epochs, class-weighted cross-entropy with label smoothing {args.label_smoothing}",

@@ -20,9 +20,12 @@ from ser.models.base import WEIGHTS_FILE, EmotionModel, ModelError
 BASE_WIDTH = 32  # half of ResNet18's 64: channels 32-64-128-256, ~2.8M parameters, affordable on a CPU
 LAYERS = (2, 2, 2, 2)  # BasicBlocks per stage, as in ResNet18
 LAYOUT = "ResNet18 layout at half width"
-# "mean": global average pooling, as in ResNet18; "mean_std": also the spread over time of each channel, which carries
-# how much the voice varies (prosody) and not only its average
-POOLINGS = ("mean", "mean_std")
+# how the last stage's (channels, mels, frames) map becomes one vector -> what the model card says. The spread over time
+# carries how much the voice varies (prosody), not only its average.
+POOLINGS = {
+    "mean": "global average pooling",
+    "mean_std": "mean and standard deviation over time of the frequency-averaged channels",
+}
 
 
 class BasicBlock(nn.Module):
