@@ -16,15 +16,24 @@ from pathlib import Path
 from ser import settings
 
 README = settings.PROJECT_ROOT / "README.md"
+SEED_SPREAD = "## Seed spread"  # the section of reports/accuracy.md written by train.evaluate.markdown
 BLOCK = re.compile(r"(<!-- generated from reports/(?P<name>[\w.-]+\.md)[^>]*-->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 
 
-def accuracy_block(text: str) -> str:
-    """The summary table of reports/accuracy.md (its first Markdown table)."""
-    lines = text.splitlines()
+def first_table(lines: list[str]) -> list[str]:
     start = next(i for i, line in enumerate(lines) if line.startswith("|"))
     end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
-    return "\n".join(lines[start:end]) + "\n"
+    return lines[start:end]
+
+
+def accuracy_block(text: str) -> str:
+    """The summary table of reports/accuracy.md (its first Markdown table), and its seed-spread table if it has one."""
+    lines = text.splitlines()
+    block = first_table(lines)
+    if SEED_SPREAD in lines:
+        block += ["", "Seed spread (the same recipe with other seeds, the `-seed<N>` rows):", ""]
+        block += first_table(lines[lines.index(SEED_SPREAD):])
+    return "\n".join(block) + "\n"
 
 
 def bench_block(text: str) -> str:

@@ -30,3 +30,15 @@ def test_readme_starts_with_the_two_commands():
     commands = [line.split("#")[0].strip() for line in fence.splitlines() if line.strip()]
     assert commands == ["make demo", "make test"]
     assert text.index("```bash") < text.index("\n## ")  # before any section
+
+
+def test_readme_gives_the_seed_spread_of_the_report():
+    """A reader comparing two rows must see how far the same recipe moves with another seed."""
+    accuracy = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())
+    text = readme.README.read_text()
+    assert accuracy["seed_spread"], "the report lists no recipe run with several seeds"
+    for recipe, spread in accuracy["seed_spread"].items():
+        assert len(spread["uar"]) >= 2
+        row = (f"| {recipe} | {', '.join(map(str, spread['seeds']))} | {', '.join(f'{u:.1%}' for u in spread['uar'])} | "
+               f"{spread['mean_uar']:.1%} |")
+        assert row in text, f"README.md lacks the seed spread of {recipe}: run `python -m bench.readme`"

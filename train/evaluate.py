@@ -23,27 +23,44 @@ from train import common
 FAMILIES = {
     "whisper-head": ("train.whisper_head", "Whisper-base encoder (frozen, first 4 layers, bfloat16 where native), mean, std and 10/50/90% quantiles of its 5 hidden states -> linear head, RAVDESS copies at other speeds, with noise and telephone-band  [default]"),
     "whisper-linear-probe": ("train.linear_probe", "Whisper-base middle layers, mean+std pooled -> logistic regression (floor)"),
-    "resnet18": ("train.resnet", "ResNet18 (half width) on log-mel, from scratch, 2.5-s crops, last of 30 epochs"),
+    "resnet18": ("train.resnet", "ResNet18 (half width) on log-mel, from scratch, mean+std pooling over time, 2.5-s crops, last of 30 epochs"),
     "classic-mlp": ("train.classic", "MFCC + chroma + mel statistics -> MLP (scikit-learn)"),
     "whisper-head-mean-std": ("train.whisper_head", "ablation: the default model's recipe pooling mean and std only (the default until 2026-11-29)"),
     "whisper-head-speed-only": ("train.whisper_head", "ablation: the default model's recipe without the noisy and telephone-band copies"),
     "whisper-head-finetune2": ("train.whisper_head", "the mean+std recipe, but encoder layers 3-4 fine-tuned with the head (3 epochs)"),
-    "resnet18-short-crops": ("train.resnet", "ablation: the ResNet18 recipe with 1.5-s crops and 40 epochs (the default until 2026-11-29)"),
+    "resnet18-mean-pooling": ("train.resnet", "ablation: the ResNet18 recipe with ResNet18's global average pooling only (the default until 2026-11-29)"),
+    "resnet18-short-crops": ("train.resnet", "ablation: the resnet18-mean-pooling recipe with 1.5-s crops and 40 epochs (the default until 2026-11-29)"),
     "resnet18-early-stopping": ("train.resnet", "ablation: the resnet18-short-crops recipe, but each fold keeps the best epoch on 2 held-out training actors"),
-    "resnet18-mean-std-pooling": ("train.resnet", "ablation: the ResNet18 recipe pooling the mean and the standard deviation over time"),
-    "resnet18-seed1": ("train.resnet", "the ResNet18 recipe with seed 1 instead of 0: how far a score moves by chance"),
 }
-SHORT_CROPS = ["--crop_seconds", "1.5", "--epochs", "40"]  # the ResNet18 recipe until 2026-11-29
-# extra arguments of the rows that are not a family's defaults
+# recipes also run with other seeds (the row itself is seed 0): one run's score is partly luck, and the report gives the
+# spread. Their rows are `<recipe>-seed<N>`. Not the Whisper heads: a logistic regression on fixed features does not depend
+# on the seed (seed 1 reproduced whisper-head's every fold).
+SEEDS = {"resnet18": (1, 2), "resnet18-mean-pooling": (1, 2)}
+SHORT_CROPS = ["--pooling", "mean", "--crop_seconds", "1.5", "--epochs", "40"]  # the ResNet18 recipe until 2026-11-29
+# extra arguments of the rows that are not a family's defaults (run_cv adds `--name <row>`)
 CV_ARGS = {
-    "whisper-head-speed-only": ["--augment", "speed0.9", "speed1.1", "--name", "whisper-head-speed-only"],
-    "whisper-head-mean-std": ["--mean_std_only", "--name", "whisper-head-mean-std"],
-    "whisper-head-finetune2": ["--finetune_layers", "2", "--mean_std_only", "--name", "whisper-head-finetune2"],
-    "resnet18-short-crops": [*SHORT_CROPS, "--name", "resnet18-short-crops"],
-    "resnet18-early-stopping": [*SHORT_CROPS, "--val_speakers", "2", "--name", "resnet18-early-stopping"],
-    "resnet18-mean-std-pooling": ["--pooling", "mean_std", "--name", "resnet18-mean-std-pooling"],
-    "resnet18-seed1": ["--seed", "1", "--name", "resnet18-seed1"],
+    "whisper-head-speed-only": ["--augment", "speed0.9", "speed1.1"],
+    "whisper-head-mean-std": ["--mean_std_only"],
+    "whisper-head-finetune2": ["--finetune_layers", "2", "--mean_std_only"],
+    "resnet18-short-crops": SHORT_CROPS,
+    "resnet18-early-stopping": [*SHORT_CROPS, "--val_speakers", "2"],
+    "resnet18-mean-pooling": ["--pooling", "mean"],
 }
+
+
+def seed_row(recipe: str, seed: int) -> str:
+    return f"{recipe}-seed{seed}"
+
+
+def add_seed_rows() -> None:
+    for recipe, seeds in SEEDS.items():
+        for seed in seeds:
+            FAMILIES[seed_row(recipe, seed)] = (FAMILIES[recipe][0], f"the {recipe} recipe with seed {seed} instead of 0: "
+                                                                     "how far a score moves by chance")
+            CV_ARGS[seed_row(recipe, seed)] = [*CV_ARGS.get(recipe, []), "--seed", str(seed)]
+
+
+add_seed_rows()
 
 
 @dataclass
@@ -52,16 +69,34 @@ class EvaluateArguments:
     aggregate_only: bool = field(default=False, metadata={"help": "do not train; merge existing reports/cv/*.json"})
 
 
+def cv_arguments(name: str) -> list[str]:
+    """The training-script arguments that write reports/cv/<name>.json."""
+    extra = [] if name == "whisper-linear-probe" else ["--cv", "--no_final"]
+    return extra + ([*CV_ARGS[name], "--name", name] if name in CV_ARGS else [])
+
+
 def run_cv(name: str) -> None:
     module = FAMILIES[name][0]
-    extra = ([] if name == "whisper-linear-probe" else ["--cv", "--no_final"]) + CV_ARGS.get(name, [])
-    print(f"== {name}: python -m {module} {' '.join(extra)}", flush=True)
-    subprocess.run([sys.executable, "-m", module, *extra], check=True, cwd=settings.PROJECT_ROOT)
+    print(f"== {name}: python -m {module} {' '.join(cv_arguments(name))}", flush=True)
+    subprocess.run([sys.executable, "-m", module, *cv_arguments(name)], check=True, cwd=settings.PROJECT_ROOT)
 
 
 def fold_speakers(fold: dict) -> str:
     """'actors 05-08' for a fold testing ravdess-05 ... ravdess-08."""
     return f"actors {fold['test_speakers'][0][-2:]}-{fold['test_speakers'][-1][-2:]}"
+
+
+def seed_spread(models: dict) -> dict:
+    """Per recipe with at least two seeds reported: the UAR and calm<->neutral confusions of each seed."""
+    spread = {}
+    for recipe, seeds in SEEDS.items():
+        ran = [seed for seed in (0, *seeds) if (recipe if seed == 0 else seed_row(recipe, seed)) in models]
+        rows = [recipe if seed == 0 else seed_row(recipe, seed) for seed in ran]
+        if len(rows) >= 2 and recipe in models:
+            uar = [models[row]["uar"] for row in rows]
+            spread[recipe] = {"seeds": ran, "uar": uar, "mean_uar": sum(uar) / len(uar),
+                              "calm_neutral_confusions": [models[row]["calm_neutral_confusions"] for row in rows]}
+    return spread
 
 
 def markdown(models: dict) -> str:
@@ -84,6 +119,15 @@ def markdown(models: dict) -> str:
     lines += ["", "Noisy test clips: the same test clips with white noise added at 20 dB SNR, scored by the same fold models "
               "(only where the family's training script runs this check). The Whisper head trains on copies with white noise too "
               "(another draw, 10-30 dB), so real rooms, with other kinds of noise, will cost more than this column shows."]
+    spread = seed_spread(models)
+    if spread:
+        lines += ["", "## Seed spread", "",
+                  "The same recipe run again with other seeds (the `-seed<N>` rows): a difference between two rows smaller "
+                  "than a recipe's range here can be luck.", "",
+                  "| recipe | seeds | UAR per seed | mean UAR | range | calm<->neutral confusions per seed |", "|---|---|---|---|---|---|"]
+        lines += [f"| {recipe} | {', '.join(map(str, s['seeds']))} | {', '.join(f'{u:.1%}' for u in s['uar'])} | {s['mean_uar']:.1%} | "
+                  f"{(max(s['uar']) - min(s['uar'])) * 100:.1f} points | {', '.join(map(str, s['calm_neutral_confusions']))} |"
+                  for recipe, s in spread.items()]
     for name, m in models.items():
         labels = m["labels"]
         lines += ["", f"## {name}: {m.get('description', '')}", "",
@@ -100,7 +144,8 @@ def aggregate(names: list[str]) -> dict:
     for name in names:
         result = common.read_cv_result(name)
         if result is None:
-            print(f"no reports/cv/{name}.json yet: run python -m {FAMILIES[name][0]} --cv", file=sys.stderr)
+            print(f"no reports/cv/{name}.json yet: run python -m {FAMILIES[name][0]} {' '.join(cv_arguments(name))}",
+                  file=sys.stderr)
             continue
         models[name] = {"description": FAMILIES[name][1], **result}
     return models
@@ -116,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.models:
             run_cv(name)
     models = aggregate(list(FAMILIES))
-    write_report({"protocol": common.protocol(["ravdess", "tess"]), "default_model": settings.DEFAULT_MODEL, "models": models},
+    write_report({"protocol": common.protocol(["ravdess", "tess"]), "default_model": settings.DEFAULT_MODEL, "models": models,
+                  "seed_spread": seed_spread(models)},
                  command="python -m train.evaluate" + (" --aggregate_only" if args.aggregate_only else ""))
     (settings.REPORTS_DIR / "accuracy.md").write_text(markdown(models))
     print(markdown(models))

@@ -1,8 +1,8 @@
 """The CNN baseline: the ResNet18 layout (BasicBlock, [2, 2, 2, 2]) at half width on log-mel spectrograms, from scratch.
 
 Input: trimmed clip -> `ser.features.log_mel` (64 bands, dB) -> one channel normalised with the training set's global
-mean/std. Global average pooling over frequency and time (optionally also the standard deviation over time) lets one
-network take clips of any length.
+mean/std. Pooling over frequency and time (the mean and standard deviation over time of the frequency-averaged channels,
+or ResNet18's plain global average) lets one network take clips of any length.
 """
 
 from __future__ import annotations
