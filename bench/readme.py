@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from ser import settings
+from train.evaluate import SEED_SPREAD_HEADING
 
 README = settings.PROJECT_ROOT / "README.md"
-SEED_SPREAD = "## Seed spread"  # the section of reports/accuracy.md written by train.evaluate.markdown
 BLOCK = re.compile(r"(<!-- generated from reports/(?P<name>[\w.-]+\.md)[^>]*-->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 
 
@@ -30,9 +30,9 @@ def accuracy_block(text: str) -> str:
     """The summary table of reports/accuracy.md (its first Markdown table), and its seed-spread table if it has one."""
     lines = text.splitlines()
     block = first_table(lines)
-    if SEED_SPREAD in lines:
+    if SEED_SPREAD_HEADING in lines:
         block += ["", "Seed spread (the same recipe with other seeds, the `-seed<N>` rows):", ""]
-        block += first_table(lines[lines.index(SEED_SPREAD):])
+        block += first_table(lines[lines.index(SEED_SPREAD_HEADING):])
     return "\n".join(block) + "\n"
 
 

@@ -48,8 +48,12 @@ CV_ARGS = {
 }
 
 
+SEED_SPREAD_HEADING = "## Seed spread"  # bench.readme copies this section's table into the README
+
+
 def seed_row(recipe: str, seed: int) -> str:
-    return f"{recipe}-seed{seed}"
+    """The report row of `recipe` run with `seed` (seed 0 is the recipe's own row)."""
+    return f"{recipe}-seed{seed}" if seed else recipe
 
 
 def add_seed_rows() -> None:
@@ -90,9 +94,9 @@ def seed_spread(models: dict) -> dict:
     """Per recipe with at least two seeds reported: the UAR and calm<->neutral confusions of each seed."""
     spread = {}
     for recipe, seeds in SEEDS.items():
-        ran = [seed for seed in (0, *seeds) if (recipe if seed == 0 else seed_row(recipe, seed)) in models]
-        rows = [recipe if seed == 0 else seed_row(recipe, seed) for seed in ran]
-        if len(rows) >= 2 and recipe in models:
+        ran = [seed for seed in (0, *seeds) if seed_row(recipe, seed) in models]
+        rows = [seed_row(recipe, seed) for seed in ran]
+        if len(rows) >= 2 and ran[0] == 0:
             uar = [models[row]["uar"] for row in rows]
             spread[recipe] = {"seeds": ran, "uar": uar, "mean_uar": sum(uar) / len(uar),
                               "calm_neutral_confusions": [models[row]["calm_neutral_confusions"] for row in rows]}
@@ -121,7 +125,7 @@ def markdown(models: dict) -> str:
               "(another draw, 10-30 dB), so real rooms, with other kinds of noise, will cost more than this column shows."]
     spread = seed_spread(models)
     if spread:
-        lines += ["", "## Seed spread", "",
+        lines += ["", SEED_SPREAD_HEADING, "",
                   "The same recipe run again with other seeds (the `-seed<N>` rows): a difference between two rows smaller "
                   "than a recipe's range here can be luck.", "",
                   "| recipe | seeds | UAR per seed | mean UAR | range | calm<->neutral confusions per seed |", "|---|---|---|---|---|---|"]

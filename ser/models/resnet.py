@@ -50,7 +50,8 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """torchvision's ResNet18 structure (7x7 stem, max-pool, four stages, global average pool, linear), 1 input channel."""
+    """torchvision's ResNet18 structure (7x7 stem, max-pool, four stages, pooling, linear), 1 input channel; `pooling` is a
+    key of POOLINGS ("mean" = ResNet18's global average pool, the default for configs written before the key existed)."""
 
     def __init__(self, n_classes: int, base_width: int = BASE_WIDTH, layers=LAYERS, dropout: float = 0.0, pooling: str = "mean"):
         super().__init__()
