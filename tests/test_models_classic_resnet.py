@@ -148,6 +148,27 @@ def test_resnet_mean_std_pooling():
         ResNet(len(EMOTIONS), pooling="max")
 
 
+def test_resnet_trains_on_speed_copies(clips):
+    """`--augment speed0.9 speed1.1`: the copies are the clip played faster or slower, training draws them, and a run
+    without copies keeps the random stream (and so the weights) of a run before copies existed."""
+    records, _ = clips
+    mels = resnet.compute_mels(records)
+    faster = resnet.compute_mels(records, augment="speed1.1")
+    ratio = np.array([f.shape[1] / m.shape[1] for f, m in zip(faster, mels)])
+    assert np.all(np.abs(ratio - 1 / 1.1) < 0.05), ratio  # trimmed clips 10% shorter
+    args = resnet.ResNetArgs(epochs=1, batch_size=4, base_width=8)
+
+    def weights(train_copies):
+        model = resnet.fit(records, mels, [], [], args, seed=0, log=lambda _: None, train_copies=train_copies)
+        return torch.cat([p.detach().flatten() for p in model.network.parameters()])
+
+    plain = weights(None)
+    assert torch.equal(plain, weights([[] for _ in records]))
+    assert not torch.allclose(plain, weights([[f] for f in faster]))
+    with pytest.raises(SystemExit, match="unknown augmentation 'speed2'; choose from speed0.9, speed1.1, noise, telephone or none"):
+        resnet.main(["--augment", "speed2", "--no_final"])
+
+
 def test_random_crop_and_spec_augment():
     rng = np.random.default_rng(0)
     mel = np.arange(64 * 50, dtype=np.float32).reshape(64, 50)
@@ -191,3 +212,7 @@ def test_cross_validation_is_actor_disjoint(tmp_path, monkeypatch):
     assert tuple(written) == common.CV_KEYS and common.read_cv_result("tiny") == written
     card = common.model_card("tiny", "A test model.", {"model": "MLP"}, common.data_summary(records), written)
     assert f"{written['uar']:.1%}" in card and "non-commercial" in card and "6 speakers (0 female, 6 male)" in card and "TESS" not in card
+    assert "other seeds" not in card
+    common.write_cv_result("tiny-seed1", {**result, "uar": 0.123, "calm_neutral_confusions": 45})
+    card = common.model_card("tiny", "A test model.", {"model": "MLP"}, common.data_summary(records), written)
+    assert "other seeds: seed 1 12.3% UAR (45 calm<->neutral confusions)" in card

@@ -172,7 +172,7 @@ def test_training_copies_are_what_their_names_say():
     """The augmented copies the default model is trained on: noise at the stated SNR (the same noise every run),
     a telephone band without energy above 4 kHz, and speed copies of the right length."""
     from ser.features import fft_frequencies, power_spectrogram
-    from train.whisper_head import AUGMENTATIONS, add_noise
+    from train.augment import AUGMENTATIONS, add_noise
 
     wave = load_audio(clips_of(("ravdess-05",))[0].path)
     noisy = add_noise(wave, snr_db=20.0)

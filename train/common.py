@@ -150,6 +150,16 @@ def read_cv_result(name: str) -> dict | None:
         return None
 
 
+def other_seeds(name: str) -> dict[int, dict]:
+    """CV results of `name`'s recipe run with other seeds (reports/cv/<name>-seed<N>.json), by seed."""
+    found = {}
+    for path in CV_DIR.glob(f"{name}-seed*.json"):
+        suffix = path.stem.removeprefix(f"{name}-seed")
+        if suffix.isdigit() and (result := read_cv_result(path.stem)):
+            found[int(suffix)] = result
+    return dict(sorted(found.items()))
+
+
 def cv_summary(result: dict | None) -> dict | None:
     """The headline numbers that go into a model's config.json."""
     if not result:
@@ -190,6 +200,10 @@ def model_card(name: str, summary: str, details: dict, data: dict, cv: dict | No
             "Recall per class: " + ", ".join(f"{k} {v:.0%}" for k, v in cv["per_class_recall"].items()) + ".", "",
             "UAR per test fold: " + ", ".join(f"{f['uar']:.1%}" for f in cv["folds"]) + ".", "",
         ]
+        if seeds := other_seeds(name):  # one run's score is partly luck: show how far the same recipe moves
+            lines += ["The same recipe cross-validated with other seeds: " + ", ".join(
+                f"seed {seed} {r['uar']:.1%} UAR ({r['calm_neutral_confusions']} calm<->neutral confusions)" for seed, r in seeds.items())
+                + " (reports/accuracy.md, seed spread).", ""]
     else:
         lines += ["Not cross-validated yet: run the training script with `--cv`.", ""]
     lines += [

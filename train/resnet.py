@@ -28,6 +28,7 @@ from ser.metrics import compute_metrics
 from ser.models.base import LICENSE, softmax
 from ser.models.resnet import LAYERS, LAYOUT, POOLINGS, ResNetModel, clip_log_mel
 from train import common
+from train.augment import AUGMENTATIONS, NO_COPIES, chosen_copies
 
 NAME = "resnet18"
 MAIN_CORPUS = "ravdess"  # the corpus the model is tested on; the others are drawn only partly each epoch
@@ -35,7 +36,7 @@ MAIN_CORPUS = "ravdess"  # the corpus the model is tested on; the others are dra
 
 @dataclass
 class ResNetArgs:
-    epochs: int = 30  # the 6 folds take about an hour of one CPU core (reports/accuracy.md), the final fit ~12 min (model card)
+    epochs: int = 30  # the 6 folds take about an hour of one CPU core (reports/accuracy.md), the final fit ~13 min (model card)
     batch_size: int = 32
     lr: float = field(default=3e-3, metadata={"help": "peak learning rate of the one-cycle schedule"})
     weight_decay: float = 0.05
@@ -49,6 +50,10 @@ class ResNetArgs:
     pooling: Literal["mean", "mean_std"] = field(default="mean_std", metadata={"help": "mean_std (mean and spread over time) or "
                                                                                      "mean (ResNet18's global average only)"})
     label_smoothing: float = 0.1
+    # speed copies, which help the Whisper head, cost the ResNet about a point of UAR over two seeds (rows resnet18-speed*)
+    augment: list[str] = field(default_factory=lambda: [NO_COPIES], metadata={
+        "help": "copies of every RAVDESS training clip, one of which (or the clip itself) is drawn each epoch: "
+                "speed0.9, speed1.1, noise, telephone, or none"})
     mixup: float = field(default=0.4, metadata={"help": "mixup's Beta(a, a) parameter (Zhang et al. 2018); 0 = off"})
     extra_fraction: float = field(default=0.25, metadata={"help": "share of the non-RAVDESS (TESS) clips drawn afresh each epoch"})
     freq_masks: int = 2
@@ -71,9 +76,11 @@ class ResNetArgs:
     half_weights: bool = field(default=True, metadata={"help": "save float16 weights when every check prediction agrees"})
 
 
-def compute_mels(records: list[Record], trim: bool = True) -> list[np.ndarray]:
-    """Un-normalised log-mels of every clip, computed once per run."""
-    return [clip_log_mel(load_audio(r.path), trim) for r in tqdm(records, desc="log-mels", mininterval=10)]
+def compute_mels(records: list[Record], trim: bool = True, augment: str = "") -> list[np.ndarray]:
+    """Un-normalised log-mels of every clip (or of its `augment` copy, see train/augment.py), computed once per run."""
+    make_copy = AUGMENTATIONS[augment] if augment else (lambda wave: wave)
+    return [clip_log_mel(make_copy(load_audio(r.path)), trim)
+            for r in tqdm(records, desc=f"log-mels ({augment or 'original'})", mininterval=10)]
 
 
 def mel_stats(mels: list[np.ndarray]) -> tuple[float, float]:
@@ -120,8 +127,9 @@ def validation_uar(model: ResNetModel, mels: list[np.ndarray], y: np.ndarray) ->
 
 
 def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], val_mels: list[np.ndarray], args: ResNetArgs,
-        seed: int, name: str = NAME, log=print) -> ResNetModel:
-    """Train from scratch; with validation clips, keep the epoch with the best validation UAR once the learning rate has
+        seed: int, name: str = NAME, log=print, train_copies: list[list[np.ndarray]] | None = None) -> ResNetModel:
+    """Train from scratch; `train_copies` holds each training clip's augmented log-mels (or none), and each epoch
+    draws the clip or one of its copies. With validation clips, keep the epoch with the best validation UAR once the learning rate has
     decayed (`select_after`), and stop after `patience` epochs without improvement (early stopping)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -146,7 +154,10 @@ def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], va
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps)
     drawn = np.where(main, 1.0, n_extra / max(len(extra_idx), 1))
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(y, drawn, len(EMOTIONS)), label_smoothing=args.label_smoothing)
-    normalised = [((m - mean) / std).astype(np.float32) for m in train_mels]
+    versions = [[((m - mean) / std).astype(np.float32) for m in [mel, *copies]]
+                for mel, copies in zip(train_mels, train_copies or [[] for _ in train_mels])]
+    # a clip without copies draws nothing, so runs without augmentation keep the random stream of earlier reports
+    draw = lambda i: versions[i][rng.integers(len(versions[i]))] if len(versions[i]) > 1 else versions[i][0]  # noqa: E731
     best_uar, best_epoch, best_state = -1.0, -1, None
     for epoch in range(args.epochs):
         net.train()
@@ -154,7 +165,7 @@ def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], va
         order = rng.permutation(np.concatenate([main_idx, rng.choice(extra_idx, n_extra, replace=False)]))
         for step in tqdm(range(steps), desc=f"epoch {epoch + 1}", mininterval=60, leave=False):
             batch = order[step * args.batch_size:(step + 1) * args.batch_size]
-            x = torch.from_numpy(np.stack([random_crop(normalised[i], frames, rng) for i in batch]))[:, None]
+            x = torch.from_numpy(np.stack([random_crop(draw(i), frames, rng) for i in batch]))[:, None]
             x, target = spec_augment(x, args, rng), torch.from_numpy(y[batch])
             if args.mixup > 0:  # train on blends of two clips, scored against both labels in proportion
                 lam, other = float(rng.beta(args.mixup, args.mixup)), torch.from_numpy(rng.permutation(len(batch)))
@@ -204,12 +215,17 @@ def main(argv: list[str] | None = None) -> None:
     common.set_seed(common_args.seed)
     started = time.perf_counter()
     records = load_records(common_args.corpora)
+    args.augment = chosen_copies(args.augment)
     mels = compute_mels(records, args.trim_silence)
     row = {r.path: i for i, r in enumerate(records)}
     pick = lambda recs: [mels[row[r.path]] for r in recs]  # noqa: E731
+    augmented = [r for r in records if r.corpus == MAIN_CORPUS]
+    copy_mels = {a: compute_mels(augmented, args.trim_silence, a) for a in args.augment}
+    copies_of = {r.path: [copy_mels[a][i] for a in args.augment] for i, r in enumerate(augmented)}
+    copies = lambda recs: [copies_of.get(r.path, []) for r in recs]  # noqa: E731
 
     def fit_fold(train: list[Record], val: list[Record]) -> ResNetModel:
-        return fit(train, pick(train), val, pick(val), args, common_args.seed, common_args.name)
+        return fit(train, pick(train), val, pick(val), args, common_args.seed, common_args.name, train_copies=copies(train))
 
     def predict(model: ResNetModel, recs: list[Record]) -> np.ndarray:
         return softmax(model.logits_from_mels(pick(recs)))
@@ -226,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     train_idx, val_idx = validation_split(records, np.arange(len(records)), n_speakers=args.final_val_speakers, seed=common_args.seed)
     train, val = [records[i] for i in train_idx], [records[i] for i in val_idx]
     tick = time.perf_counter()
-    model = fit(train, pick(train), val, pick(val), args, common_args.seed, common_args.name)
+    model = fit(train, pick(train), val, pick(val), args, common_args.seed, common_args.name, train_copies=copies(train))
     seconds = time.perf_counter() - tick
     check = val or [train[i] for i in np.random.default_rng(common_args.seed).choice(len(train), min(400, len(train)), replace=False)]
     half = args.half_weights and use_half_weights(model, pick(check))
@@ -245,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         "augmentation": f"random {args.crop_seconds:g} s crops, SpecAugment ({args.freq_masks} frequency masks <= {args.freq_mask_bins} "
                         f"bands, {args.time_masks} time masks <= {args.time_mask_frames} frames); each epoch uses every RAVDESS clip "
                         f"and a fresh {args.extra_fraction:.0%} of the TESS clips"
+                        + (f"; each RAVDESS clip is drawn as itself or one of its {', '.join(args.augment)} copies" if args.augment else "")
                         + (f"; mixup of clip pairs (Beta({args.mixup:g}, {args.mixup:g}) weights)" if args.mixup else ""),
         "early stopping (CV folds)": (f"{args.val_speakers} RAVDESS actors of the training fold held out; the best validation-UAR "
                                       f"epoch from {args.select_after:.0%} of the schedule on is kept, patience {args.patience}"

@@ -7,7 +7,7 @@ safetensors. The cross-validation also scores noisy copies of the test clips (wh
 
     python -m train.whisper_head                          # fit on all RAVDESS + TESS -> assets/models/whisper-head
     python -m train.whisper_head --cv --no_final          # 6-fold actor-disjoint estimate -> reports/cv/whisper-head.json
-    python -m train.whisper_head --augment speed0.9 noise # choose the copies (see AUGMENTATIONS)
+    python -m train.whisper_head --augment speed0.9 noise # choose the copies (see train/augment.py)
     python -m train.whisper_head --finetune_layers 2      # also train the top 2 encoder layers (train/whisper_finetune.py)
 """
 
@@ -30,6 +30,7 @@ from ser.metrics import compute_metrics
 from ser.models.base import LICENSE
 from ser.models.whisper_head import ENCODER_LAYERS, QUANTILES, WhisperHead, WhisperHeadModel, hidden_states, n_features, pooled_statistics
 from ser.whisper_offline import fast_dtype
+from train.augment import AUGMENTATIONS, NOISY_TEST, chosen_copies
 
 CACHE_VERSION = "v2"  # bump when preprocessing changes, so stale states are not reused (v2: 4 layers, fast dtype)
 
@@ -54,45 +55,6 @@ class HeadArguments:
     @property
     def quantiles(self) -> tuple[float, ...]:
         return () if self.mean_std_only else QUANTILES
-
-
-def speed_perturb(wave: np.ndarray, factor: float) -> np.ndarray:
-    """Play the clip `factor` times faster (pitch and formants shift with it): a cheap stand-in for new speakers."""
-    import soxr
-
-    return wave if factor == 1.0 else soxr.resample(wave, 16000 * factor, 16000, quality="HQ").astype(np.float32)
-
-
-def _rng(wave: np.ndarray, salt: int) -> np.random.Generator:
-    """Seeded by the clip's own samples, so a copy is the same in every run and every fold."""
-    return np.random.default_rng([salt, int(hashlib.sha1(wave.tobytes()).hexdigest()[:8], 16)])
-
-
-def add_noise(wave: np.ndarray, snr_db: float | None = None, salt: int = 0) -> np.ndarray:
-    """Add white noise at `snr_db` below the clip's power (default: random, 10-30 dB): a laptop fan, a cheap microphone."""
-    rng = _rng(wave, salt)
-    snr_db = rng.uniform(10.0, 30.0) if snr_db is None else snr_db
-    power = float(np.mean(wave.astype(np.float64) ** 2))
-    return (wave + rng.normal(0.0, np.sqrt(power / 10 ** (snr_db / 10)), wave.size)).astype(np.float32)
-
-
-def telephone(wave: np.ndarray) -> np.ndarray:
-    """Down to 8 kHz and back: the 4-kHz bandwidth of a phone call or an 8-kHz recording."""
-    import soxr
-
-    return soxr.resample(soxr.resample(wave, 16000, 8000, quality="HQ"), 8000, 16000, quality="HQ").astype(np.float32)
-
-
-NOISY_TEST = "noise20-test"
-# name -> how the copy is made; the names key the state cache (speed copies keep their old key)
-AUGMENTATIONS = {
-    "speed0.9": lambda wave: speed_perturb(wave, 0.9),
-    "speed1.1": lambda wave: speed_perturb(wave, 1.1),
-    "noise": add_noise,
-    "telephone": telephone,
-    NOISY_TEST: lambda wave: add_noise(wave, 20.0, salt=1),  # the robustness check's test copies (another draw)
-}
-TRAINING_COPIES = [name for name in AUGMENTATIONS if name != NOISY_TEST]
 
 
 def _cache_path(record: Record, augment: str) -> Path:
@@ -193,9 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     records = load_records(cargs.corpora)
     started = time.time()
-    unknown = [a for a in args.augment if a not in TRAINING_COPIES]
-    if unknown:
-        raise SystemExit(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(TRAINING_COPIES)}")
+    args.augment = chosen_copies(args.augment)
     if args.finetune_layers not in range(ENCODER_LAYERS):
         raise SystemExit(f"--finetune_layers must be 0 to {ENCODER_LAYERS - 1} (the head reads {ENCODER_LAYERS} layers)")
     table = lambda recs, augment="": feature_table(recs, augment, args.finetune_layers, args.quantiles)  # noqa: E731
