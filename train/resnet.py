@@ -2,6 +2,7 @@
 
     python -m train.resnet --cv                 # 6-fold actor-disjoint CV, then the final fit on all clips
     python -m train.resnet --cv --no_final      # CV only -> reports/cv/resnet18.json
+    python -m train.resnet --cv --no_final --augment speed0.9 speed1.1 --name resnet18-speed  # with speed copies
 
 Log-mels of every clip are computed once per run and kept in RAM; training sees random crops of `crop_seconds`
 with SpecAugment masks, evaluation the whole clip.
@@ -129,8 +130,8 @@ def validation_uar(model: ResNetModel, mels: list[np.ndarray], y: np.ndarray) ->
 def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], val_mels: list[np.ndarray], args: ResNetArgs,
         seed: int, name: str = NAME, log=print, train_copies: list[list[np.ndarray]] | None = None) -> ResNetModel:
     """Train from scratch; `train_copies` holds each training clip's augmented log-mels (or none), and each epoch
-    draws the clip or one of its copies. With validation clips, keep the epoch with the best validation UAR once the learning rate has
-    decayed (`select_after`), and stop after `patience` epochs without improvement (early stopping)."""
+    draws the clip or one of its copies. With validation clips, keep the epoch with the best validation UAR once the
+    learning rate has decayed (`select_after`), and stop after `patience` epochs without improvement (early stopping)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     y = np.array([EMOTIONS.index(r.emotion) for r in train])
