@@ -150,11 +150,19 @@ def read_cv_result(name: str) -> dict | None:
         return None
 
 
+SEED_SUFFIX = "-seed"  # a recipe run with seed N > 0 is the row <recipe>-seed<N>
+
+
+def seed_row(recipe: str, seed: int) -> str:
+    """The CV row of `recipe` run with `seed` (seed 0 is the recipe's own row)."""
+    return f"{recipe}{SEED_SUFFIX}{seed}" if seed else recipe
+
+
 def other_seeds(name: str) -> dict[int, dict]:
     """CV results of `name`'s recipe run with other seeds (reports/cv/<name>-seed<N>.json), by seed."""
     found = {}
-    for path in CV_DIR.glob(f"{name}-seed*.json"):
-        suffix = path.stem.removeprefix(f"{name}-seed")
+    for path in CV_DIR.glob(f"{name}{SEED_SUFFIX}*.json"):
+        suffix = path.stem.removeprefix(name + SEED_SUFFIX)
         if suffix.isdigit() and (result := read_cv_result(path.stem)):
             found[int(suffix)] = result
     return dict(sorted(found.items()))

@@ -53,17 +53,12 @@ CV_ARGS = {
 SEED_SPREAD_HEADING = "## Seed spread"  # bench.readme copies this section's table into the README
 
 
-def seed_row(recipe: str, seed: int) -> str:
-    """The report row of `recipe` run with `seed` (seed 0 is the recipe's own row)."""
-    return f"{recipe}-seed{seed}" if seed else recipe
-
-
 def add_seed_rows() -> None:
     for recipe, seeds in SEEDS.items():
         for seed in seeds:
-            FAMILIES[seed_row(recipe, seed)] = (FAMILIES[recipe][0], f"the {recipe} recipe with seed {seed} instead of 0: "
+            FAMILIES[common.seed_row(recipe, seed)] = (FAMILIES[recipe][0], f"the {recipe} recipe with seed {seed} instead of 0: "
                                                                      "how far a score moves by chance")
-            CV_ARGS[seed_row(recipe, seed)] = [*CV_ARGS.get(recipe, []), "--seed", str(seed)]
+            CV_ARGS[common.seed_row(recipe, seed)] = [*CV_ARGS.get(recipe, []), "--seed", str(seed)]
 
 
 add_seed_rows()
@@ -96,8 +91,8 @@ def seed_spread(models: dict) -> dict:
     """Per recipe with at least two seeds reported: the UAR and calm<->neutral confusions of each seed."""
     spread = {}
     for recipe, seeds in SEEDS.items():
-        ran = [seed for seed in (0, *seeds) if seed_row(recipe, seed) in models]
-        rows = [seed_row(recipe, seed) for seed in ran]
+        ran = [seed for seed in (0, *seeds) if common.seed_row(recipe, seed) in models]
+        rows = [common.seed_row(recipe, seed) for seed in ran]
         if len(rows) >= 2 and ran[0] == 0:
             uar = [models[row]["uar"] for row in rows]
             spread[recipe] = {"seeds": ran, "uar": uar, "mean_uar": sum(uar) / len(uar),
