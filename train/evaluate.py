@@ -38,7 +38,7 @@ FAMILIES = {
 # recipes also run with other seeds (the row itself is seed 0): one run's score is partly luck, and the report gives the
 # spread. Their rows are `<recipe>-seed<N>`. Not the Whisper heads: a logistic regression on fixed features does not depend
 # on the seed (seed 1 reproduced whisper-head's every fold).
-SEEDS = {"resnet18": (1,), "resnet18-epochs30": (1, 2), "resnet18-speed": (1,), "resnet18-mean-pooling": (1, 2)}
+SEEDS = {"resnet18": (1, 2), "resnet18-epochs30": (1, 2), "resnet18-speed": (1,), "resnet18-mean-pooling": (1, 2)}
 SHORT_CROPS = ["--pooling", "mean", "--crop_seconds", "1.5", "--epochs", "40"]  # the ResNet18 recipe until 2026-11-29
 # extra arguments of the rows that are not a family's defaults (run_cv adds `--name <row>`)
 CV_ARGS = {

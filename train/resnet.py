@@ -37,8 +37,8 @@ MAIN_CORPUS = "ravdess"  # the corpus the model is tested on; the others are dra
 
 @dataclass
 class ResNetArgs:
-    # 45 epochs scored 61.5% and 63.4% UAR with seeds 0 and 1, 30 epochs 61.7% and 61.3% (rows resnet18, resnet18-seed1
-    # and resnet18-epochs30* of reports/accuracy.md). The 6 folds take ~100 min of one CPU core, the final fit ~20 min (card)
+    # 45 epochs scored 61.5%, 63.4% and 60.9% UAR with seeds 0-2, 30 epochs 61.7%, 61.3% and 61.1% (rows resnet18*,
+    # resnet18-epochs30* of reports/accuracy.md). The 6 folds take ~100 min of one CPU core, the final fit ~20 min (card)
     epochs: int = 45
     batch_size: int = 32
     lr: float = field(default=3e-3, metadata={"help": "peak learning rate of the one-cycle schedule"})
