@@ -96,7 +96,7 @@ def cross_validate(
     `fit(train, val)` gets the training records split by speaker (`val_speakers` RAVDESS actors held out for early
     stopping; 0 = none); `predict(model, records)` returns probabilities (default: load the audio, `model.predict`).
     `started` (a `time.perf_counter()` value) makes features computed once beforehand count in the wall time.
-    Returns the CV_KEYS scores plus `predictions` (per fold: test indices and probabilities).
+    Returns the CV_KEYS scores plus `predictions` (per fold: test indices, clip names, true emotions, probabilities).
     """
     predict = predict or predict_records
     started = time.perf_counter() if started is None else started
@@ -116,7 +116,8 @@ def cross_validate(
         speakers = sorted({r.speaker for r in test})
         fold_rows.append({"fold": k, "test_speakers": speakers, "n": scores["n"], "uar": scores["uar"], "accuracy": scores["accuracy"]})
         log(f"fold {k} ({', '.join(speakers)}): UAR {scores['uar']:.3f}, accuracy {scores['accuracy']:.3f}")
-        predictions.append({"fold": k, "indices": test_idx, "probabilities": probs})
+        predictions.append({"fold": k, "indices": test_idx, "clips": [Path(r.path).stem for r in test],
+                            "emotions": [r.emotion for r in test], "labels": list(model.labels), "probabilities": probs})
         y_true += truth
         y_pred += guess
     result = compute_metrics(y_true, y_pred, labels)
@@ -132,15 +133,54 @@ def predict_records(model: EmotionModel, records: list[Record]) -> np.ndarray:
 
 
 OPTIONAL_CV_KEYS = ("noisy_test",)  # UAR/accuracy on noisy copies of the test clips (train.whisper_head)
+PREDICTIONS_SUFFIX = ".predictions.csv"  # reports/cv/<name>.predictions.csv: every test clip's probabilities
 
 
 def write_cv_result(name: str, result: dict) -> Path:
-    """Write `reports/cv/<name>.json` with exactly the CV_KEYS (and the optional robustness check when a family ran it)."""
+    """Write `reports/cv/<name>.json` with exactly the CV_KEYS (and the optional robustness check when a family ran it),
+    and beside it every test clip's probabilities, from which train/evaluate.py scores ensembles of rows."""
     path = CV_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     extra = {key: result[key] for key in OPTIONAL_CV_KEYS if key in result}
     path.write_text(json.dumps({key: result[key] for key in CV_KEYS} | extra, indent=2) + "\n")
+    if result.get("predictions"):
+        write_cv_predictions(CV_DIR / f"{name}{PREDICTIONS_SUFFIX}", result["predictions"], result["labels"])
     return path
+
+
+def write_cv_predictions(path: Path, predictions: list[dict], labels: list[str]) -> None:
+    """One row per test clip: its name (the file stem), fold and true emotion, and the probability of each of `labels`
+    (0 for a label the fold's model does not have)."""
+    rows = ["clip,fold,emotion," + ",".join(labels)]
+    for fold in predictions:
+        probs = np.asarray(fold["probabilities"], dtype=np.float64)
+        columns = [fold["labels"].index(label) if label in fold["labels"] else None for label in labels]
+        ordered = np.stack([probs[:, j] if j is not None else np.zeros(len(probs)) for j in columns], axis=1)
+        rows += [f"{clip},{fold['fold']},{emotion}," + ",".join(f"{p:.6f}" for p in row)
+                 for clip, emotion, row in zip(fold["clips"], fold["emotions"], ordered)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+@dataclass
+class CVPredictions:
+    """reports/cv/<name>.predictions.csv: per test clip its name, fold and true emotion, and the probabilities over `labels`."""
+
+    clips: list[str]
+    folds: np.ndarray
+    emotions: list[str]
+    probabilities: np.ndarray
+    labels: list[str]
+
+
+def read_cv_predictions(name: str) -> CVPredictions | None:
+    """The per-clip probabilities of row `name`, or None when its run kept none (rows from before 2026-11-30)."""
+    path = CV_DIR / f"{name}{PREDICTIONS_SUFFIX}"
+    if not path.exists():
+        return None
+    header, *lines = path.read_text().split()
+    cells = [line.split(",") for line in lines]
+    return CVPredictions([c[0] for c in cells], np.array([int(c[1]) for c in cells]), [c[2] for c in cells],
+                         np.array([[float(v) for v in c[3:]] for c in cells]), header.split(",")[3:])
 
 
 def read_cv_result(name: str) -> dict | None:

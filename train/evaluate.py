@@ -15,8 +15,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ser import settings
-from ser.metrics import write_report
+from ser.metrics import compute_metrics, write_report
 from train import common
 
 # model name -> (training module, what it is); the order is the report's
@@ -38,7 +40,13 @@ FAMILIES = {
 # recipes also run with other seeds (the row itself is seed 0): one run's score is partly luck, and the report gives the
 # spread. Their rows are `<recipe>-seed<N>`. Not the Whisper heads: a logistic regression on fixed features does not depend
 # on the seed (seed 1 reproduced whisper-head's every fold).
-SEEDS = {"resnet18": (1, 2), "resnet18-epochs30": (1, 2), "resnet18-speed": (1,), "resnet18-mean-pooling": (1, 2)}
+SEEDS = {"resnet18": (1, 2, 3, 4), "resnet18-epochs30": (1, 2), "resnet18-speed": (1,), "resnet18-mean-pooling": (1, 2)}
+# rows scored, not trained: the members' per-clip CV probabilities (reports/cv/<row>.predictions.csv) averaged, as an
+# ensemble of their fold models would predict. Only runs since 2026-11-30 keep those probabilities.
+ENSEMBLES = {
+    "resnet18-ensemble2": (("resnet18-seed3", "resnet18-seed4"), "two resnet18 models (seeds 3 and 4) with their probabilities "
+                                                                  "averaged: what an ensemble buys over one seed, at twice the cost"),
+}
 SHORT_CROPS = ["--pooling", "mean", "--crop_seconds", "1.5", "--epochs", "40"]  # the ResNet18 recipe until 2026-11-29
 # extra arguments of the rows that are not a family's defaults (run_cv adds `--name <row>`)
 CV_ARGS = {
@@ -144,6 +152,31 @@ def markdown(models: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ensemble_result(members: tuple[str, ...]) -> dict | None:
+    """The CV scores of the members' fold models averaging their probabilities, from their reports/cv/*.predictions.csv;
+    None until every member has one. Train and wall times are the members' sums."""
+    runs = [common.read_cv_predictions(m) for m in members]
+    if any(run is None for run in runs):
+        return None
+    first = runs[0]
+    for name, run in zip(members, runs):
+        if run.clips != first.clips or run.labels != first.labels or not np.array_equal(run.folds, first.folds):
+            sys.exit(f"reports/cv/{name}{common.PREDICTIONS_SUFFIX} scores other clips than {members[0]}'s: rerun its CV.")
+    labels = first.labels
+    truth = np.array([labels.index(e) for e in first.emotions])
+    guess = np.mean([run.probabilities for run in runs], axis=0).argmax(axis=1)
+    result = compute_metrics(truth, guess, labels)
+    results = [common.read_cv_result(m) for m in members]
+    fold_rows = []
+    for fold in results[0]["folds"]:
+        here = first.folds == fold["fold"]
+        scores = compute_metrics(truth[here], guess[here], labels)
+        fold_rows.append({**fold, "n": scores["n"], "uar": scores["uar"], "accuracy": scores["accuracy"]})
+    result.update(folds=fold_rows, train_time_s=round(sum(r["train_time_s"] for r in results), 1),
+                  eval_wall_time_s=round(sum(r["eval_wall_time_s"] for r in results), 1), protocol=results[0]["protocol"])
+    return {key: result[key] for key in common.CV_KEYS}
+
+
 def aggregate(names: list[str]) -> dict:
     models = {}
     for name in names:
@@ -153,6 +186,11 @@ def aggregate(names: list[str]) -> dict:
                   file=sys.stderr)
             continue
         models[name] = {"description": FAMILIES[name][1], **result}
+    for name, (members, description) in ENSEMBLES.items():
+        if (result := ensemble_result(members)) is None:
+            print(f"no {name} yet: it needs reports/cv/<row>{common.PREDICTIONS_SUFFIX} of {', '.join(members)}", file=sys.stderr)
+            continue
+        models[name] = {"description": description, "members": list(members), **result}
     return models
 
 
