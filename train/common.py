@@ -4,6 +4,7 @@ the `reports/cv/<model>.json` result files, and the model card.
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import random
@@ -151,14 +152,15 @@ def write_cv_result(name: str, result: dict) -> Path:
 def write_cv_predictions(path: Path, predictions: list[dict], labels: list[str]) -> None:
     """One row per test clip: its name (the file stem), fold and true emotion, and the probability of each of `labels`
     (0 for a label the fold's model does not have)."""
-    rows = ["clip,fold,emotion," + ",".join(labels)]
-    for fold in predictions:
-        probs = np.asarray(fold["probabilities"], dtype=np.float64)
-        columns = [fold["labels"].index(label) if label in fold["labels"] else None for label in labels]
-        ordered = np.stack([probs[:, j] if j is not None else np.zeros(len(probs)) for j in columns], axis=1)
-        rows += [f"{clip},{fold['fold']},{emotion}," + ",".join(f"{p:.6f}" for p in row)
-                 for clip, emotion, row in zip(fold["clips"], fold["emotions"], ordered)]
-    path.write_text("\n".join(rows) + "\n")
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(["clip", "fold", "emotion", *labels])
+        for fold in predictions:
+            probs = np.asarray(fold["probabilities"], dtype=np.float64)
+            columns = [fold["labels"].index(label) if label in fold["labels"] else None for label in labels]
+            ordered = np.stack([probs[:, j] if j is not None else np.zeros(len(probs)) for j in columns], axis=1)
+            writer.writerows([clip, fold["fold"], emotion, *(f"{p:.6f}" for p in row)]
+                             for clip, emotion, row in zip(fold["clips"], fold["emotions"], ordered))
 
 
 @dataclass
@@ -177,10 +179,10 @@ def read_cv_predictions(name: str) -> CVPredictions | None:
     path = CV_DIR / f"{name}{PREDICTIONS_SUFFIX}"
     if not path.exists():
         return None
-    header, *lines = path.read_text().split()
-    cells = [line.split(",") for line in lines]
+    with path.open(newline="") as file:
+        header, *cells = list(csv.reader(file))
     return CVPredictions([c[0] for c in cells], np.array([int(c[1]) for c in cells]), [c[2] for c in cells],
-                         np.array([[float(v) for v in c[3:]] for c in cells]), header.split(",")[3:])
+                         np.array([[float(v) for v in c[3:]] for c in cells]), header[3:])
 
 
 def read_cv_result(name: str) -> dict | None:
