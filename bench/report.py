@@ -130,6 +130,7 @@ def markdown(report: dict) -> str:
     lines = [
         "## Performance", "",
         f"Measured by `make bench` on {m.get('processor', '?')} with {m.get('cpu_count', '?')} cores, torch {m.get('torch', '?')}, "
+        f"Whisper encoder in {m.get('whisper_encoder_dtype', '?')}, "
         f"{report.get('generated', '')[:10]}; load average {report.get('load_average_before', ['?'])[0]} at the start "
         f"(figures from a busy machine are pessimistic). Full numbers: `reports/bench.json`."
         + (" **Quick smoke pass: few runs, not for quoting.**" if report.get("quick") else ""), "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,6 +116,58 @@ def test_heads_pooling_mean_and_std_only_still_load_and_predict(trained, tmp_pat
     reloaded = load_dir(out)
     probs = reloaded.predict([load_audio(r.path) for r in records])
     assert np.mean(probs.argmax(axis=1) == [L.EMOTIONS.index(r.emotion) for r in records]) >= 0.9
+
+
+def test_state_cache_follows_the_audio_not_the_file(trained, tmp_path, monkeypatch):
+    """A corpus copied elsewhere (or re-provisioned with new modification times) reuses its cached states; a clip whose
+    audio changed does not. Before, the key was path + mtime, and every copy of the corpus re-encoded all its clips."""
+    import dataclasses
+    import os
+    import shutil
+
+    import soundfile as sf
+
+    from train.whisper_head import cached_states
+
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
+    record = trained[2][0]
+    first = cached_states([record])[0]
+    copy = tmp_path / "elsewhere" / Path(record.path).name
+    copy.parent.mkdir()
+    shutil.copyfile(record.path, copy)
+    os.utime(copy, (1e9, 1e9))  # another path, another mtime, the same bytes
+    again = cached_states([dataclasses.replace(record, path=str(copy))])[0]
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
+    assert np.array_equal(first.numpy(), again.numpy())
+    quieter = tmp_path / "quieter.flac"
+    sf.write(quieter, load_audio(record.path) * 0.5, 16000)
+    cached_states([dataclasses.replace(record, path=str(quieter))])
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+
+
+def test_states_of_each_encoder_dtype_are_cached_apart(trained, tmp_path, monkeypatch):
+    """A cache shared by a bfloat16 CPU and a float32 one (or filled with `--states_dtype`) keeps both kinds of states:
+    they are close but not equal, and a head must be tested on the kind it says it was."""
+    import torch
+
+    from train.whisper_head import cached_states
+
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path))
+    record = trained[2][0]
+    full = cached_states([record], dtype=torch.float32)[0].float()
+    half = cached_states([record], dtype=torch.bfloat16)[0].float()
+    assert len(list(tmp_path.rglob("*.npy"))) == 2
+    assert not torch.equal(full, half)
+    for state, reference in zip(half, full):  # the encoder tests bound bfloat16's distance the same way
+        assert (state - reference).norm() / reference.norm() < 0.06
+
+
+@pytest.mark.parametrize("option", ["--states_dtype", "--test_states_dtype"])
+def test_training_refuses_an_unknown_encoder_dtype_with_one_sentence(option):
+    from train import whisper_head
+
+    with pytest.raises(SystemExit, match=f"^{option} must be one of .*, not 'float16'$"):
+        whisper_head.main(["--cv", "--no_final", option, "float16"])
 
 
 def test_states_cached_for_training_match_what_inference_computes(trained):

