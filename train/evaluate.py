@@ -48,6 +48,8 @@ SEEDS = {"resnet18": (1, 2, 3, 4), "resnet18-epochs30": (1, 2), "resnet18-speed"
 ENSEMBLES = {
     "resnet18-ensemble2": (("resnet18-seed3", "resnet18-seed4"), "two resnet18 models (seeds 3 and 4) with their probabilities "
                                                                   "averaged: what an ensemble buys over one seed, at twice the cost"),
+    "whisper-head-resnet18": (("whisper-head-float32", "resnet18-seed4"), "whisper-head-float32 and resnet18-seed4 with their "
+                                                                            "probabilities averaged: does a spectrogram CNN add to the Whisper head?"),
 }
 SHORT_CROPS = ["--pooling", "mean", "--crop_seconds", "1.5", "--epochs", "40"]  # the ResNet18 recipe until 2026-11-29
 # extra arguments of the rows that are not a family's defaults (run_cv adds `--name <row>`)
