@@ -163,11 +163,12 @@ def test_states_of_each_encoder_dtype_are_cached_apart(trained, tmp_path, monkey
 
 
 @pytest.mark.parametrize("option", ["--states_dtype", "--test_states_dtype"])
-def test_training_refuses_an_unknown_encoder_dtype_with_one_sentence(option):
+def test_training_refuses_an_unknown_encoder_dtype(option, capsys):
     from train import whisper_head
 
-    with pytest.raises(SystemExit, match=f"^{option} must be one of .*, not 'float16'$"):
+    with pytest.raises(SystemExit):
         whisper_head.main(["--cv", "--no_final", option, "float16"])
+    assert "invalid choice: 'float16' (choose from" in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_states_cached_for_training_match_what_inference_computes(trained):

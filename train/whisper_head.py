@@ -17,6 +17,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -53,9 +54,9 @@ class HeadArguments:
     batch_size: int = 16
     # The encoder runs in bfloat16 only on CPUs with native support (AVX512-BF16/AMX), so a head trained on one machine
     # may be used on states of the other dtype: `--test_states_dtype` measures what that costs in the CV.
-    states_dtype: str = field(default="auto", metadata={"help": "auto (bfloat16 where the CPU runs it natively, else float32), "
+    states_dtype: Literal["auto", "float32", "bfloat16"] = field(default="auto", metadata={"help": "auto (bfloat16 where the CPU runs it natively, else float32), "
                                                                 "float32 or bfloat16: the encoder's dtype for the training states"})
-    test_states_dtype: str = field(default="same", metadata={"help": "same, float32 or bfloat16: the encoder's dtype for the "
+    test_states_dtype: Literal["same", "float32", "bfloat16"] = field(default="same", metadata={"help": "same, float32 or bfloat16: the encoder's dtype for the "
                                                                      "CV's test clips (a head used on another kind of CPU)"})
 
     @property
@@ -169,10 +170,6 @@ def main(argv: list[str] | None = None) -> None:
     cargs.resolve("whisper-head")
     common.set_seed(cargs.seed)
     torch.set_num_threads(args.threads)
-    for name, value, choices in (("states_dtype", args.states_dtype, ("auto", "float32", "bfloat16")),
-                                 ("test_states_dtype", args.test_states_dtype, ("same", "float32", "bfloat16"))):
-        if value not in choices:
-            raise SystemExit(f"--{name} must be one of {', '.join(choices)}, not {value!r}")
     records = load_records(cargs.corpora)
     started = time.time()
     args.augment = chosen_copies(args.augment)
