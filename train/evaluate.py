@@ -32,6 +32,7 @@ FAMILIES = {
     "whisper-head-finetune2": ("train.whisper_head", "the mean+std recipe, but encoder layers 3-4 fine-tuned with the head (3 epochs)"),
     "whisper-head-ravdess-only": ("train.whisper_head", "ablation: the default model's recipe trained on RAVDESS alone, without the TESS clips"),
     "whisper-head-float32": ("train.whisper_head", "the default model's recipe on float32 encoder states: what retraining gives on a CPU without native bfloat16 (most laptops)"),
+    "whisper-linear-probe-float32": ("train.linear_probe", "the linear probe on float32 encoder states: the floor whisper-head-float32 must beat"),
     "whisper-head-float32-bf16-test": ("train.whisper_head", "whisper-head-float32's fold models scoring bfloat16 states of the test clips: a head trained on one kind of CPU, used on the other"),
     "resnet18-epochs30": ("train.resnet", "ablation: the ResNet18 recipe with 30 instead of 45 epochs (the one-cycle schedule shortened to match; the default until 2026-11-30)"),
     "resnet18-speed": ("train.resnet", "ablation: the resnet18-epochs30 recipe, each epoch drawing every RAVDESS clip at its own speed or at 0.9x or 1.1x"),
@@ -59,6 +60,7 @@ CV_ARGS = {
     "whisper-head-finetune2": ["--finetune_layers", "2", "--mean_std_only"],
     "whisper-head-ravdess-only": ["--corpora", "ravdess"],
     "whisper-head-float32": ["--states_dtype", "float32"],
+    "whisper-linear-probe-float32": ["--states_dtype", "float32"],
     "whisper-head-float32-bf16-test": ["--states_dtype", "float32", "--test_states_dtype", "bfloat16"],
     "resnet18-short-crops": SHORT_CROPS,
     "resnet18-early-stopping": [*SHORT_CROPS, "--val_speakers", "2"],
@@ -90,7 +92,7 @@ class EvaluateArguments:
 
 def cv_arguments(name: str) -> list[str]:
     """The training-script arguments that write reports/cv/<name>.json."""
-    extra = [] if name == "whisper-linear-probe" else ["--cv", "--no_final"]
+    extra = [] if FAMILIES[name][0] == "train.linear_probe" else ["--cv", "--no_final"]
     return extra + ([*CV_ARGS[name], "--name", name] if name in CV_ARGS else [])
 
 

@@ -1,11 +1,16 @@
 """The floor the Whisper head must beat: mean+std pooled middle-layer states of the frozen encoder -> logistic regression.
 
-Cross-validation only (nothing is shipped): `python -m train.linear_probe` writes `reports/cv/whisper-linear-probe.json`.
+Cross-validation only (nothing is shipped): `python -m train.linear_probe` writes `reports/cv/whisper-linear-probe.json`
+(`--states_dtype float32 --name whisper-linear-probe-float32`: the same probe on float32 encoder states).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Literal
+
 import numpy as np
+import torch
 
 from ser.corpora import Record, load_records
 from train import common
@@ -27,6 +32,12 @@ class LinearProbe:
         self.pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=3000))
 
 
+@dataclass
+class ProbeArguments:
+    states_dtype: Literal["auto", "float32", "bfloat16"] = field(default="auto", metadata={
+        "help": "the encoder's dtype: auto (bfloat16 where the CPU runs it natively, else float32), float32 or bfloat16"})
+
+
 def pooled(states) -> np.ndarray:
     """[7, T, 512] -> mean and std over time of the middle layers, concatenated."""
     mid = states[list(MIDDLE_LAYERS)].float().numpy()
@@ -34,10 +45,12 @@ def pooled(states) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> None:
-    (cargs,) = common.parse_args(common.CommonArgs, argv=argv)
+    cargs, args = common.parse_args(common.CommonArgs, ProbeArguments, argv=argv)
+    cargs.resolve(NAME)
     common.set_seed(cargs.seed)
     records = load_records(cargs.corpora)
-    vectors = {r.path: pooled(s) for r, s in zip(records, cached_states(records))}
+    dtype = None if args.states_dtype == "auto" else getattr(torch, args.states_dtype)
+    vectors = {r.path: pooled(s) for r, s in zip(records, cached_states(records, dtype=dtype))}
     labels = [r.emotion for r in records]
     label_set = sorted(set(labels), key=common.EMOTIONS.index)
 
@@ -52,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
 
     result = common.cross_validate(records, fit, predict, val_speakers=0, folds=cargs.folds)
     if cargs.folds is None:
-        print(f"wrote {common.write_cv_result(NAME, result)}")
+        print(f"wrote {common.write_cv_result(cargs.name, result)}")
 
 
 if __name__ == "__main__":
