@@ -397,11 +397,11 @@ def _write_cache(state: dict[str, torch.Tensor], weights: Path, meta: Path) -> N
         logger.warning("could not cache the Whisper encoder in %s: %s", weights.parent, error)
 
 
-def fast_dtype() -> torch.dtype:
+def fast_dtype(choice: str | None = None) -> torch.dtype:
     """bfloat16 where oneDNN runs it natively (AVX512-BF16/AMX CPUs: ~2x faster than float32, states within a few
-    percent, see tests/test_whisper_offline.py), else float32 (emulated bfloat16 would be slower); `SER_ENCODER_DTYPE`
-    overrides it. The default model encodes in this dtype, in training too."""
-    choice = settings.encoder_dtype()
+    percent, see tests/test_whisper_offline.py), else float32 (emulated bfloat16 would be slower); `choice` ("auto",
+    "float32" or "bfloat16", default `SER_ENCODER_DTYPE`) overrides it. The default model encodes in this dtype, in training too."""
+    choice = choice or settings.encoder_dtype()
     if choice in ("float32", "bfloat16"):
         return getattr(torch, choice)
     try:

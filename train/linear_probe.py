@@ -6,15 +6,11 @@ Cross-validation only (nothing is shipped): `python -m train.linear_probe` write
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
 import numpy as np
-import torch
 
 from ser.corpora import Record, load_records
 from train import common
-from train.whisper_head import cached_states
+from train.whisper_head import StatesArguments, cached_states
 
 NAME = "whisper-linear-probe"
 MIDDLE_LAYERS = (2, 3, 4)  # of the 7 states (embedding + 6 layers): the middle ones carry the most paralinguistic detail
@@ -32,12 +28,6 @@ class LinearProbe:
         self.pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=3000))
 
 
-@dataclass
-class ProbeArguments:
-    states_dtype: Literal["auto", "float32", "bfloat16"] = field(default="auto", metadata={
-        "help": "the encoder's dtype: auto (bfloat16 where the CPU runs it natively, else float32), float32 or bfloat16"})
-
-
 def pooled(states) -> np.ndarray:
     """[7, T, 512] -> mean and std over time of the middle layers, concatenated."""
     mid = states[list(MIDDLE_LAYERS)].float().numpy()
@@ -45,12 +35,11 @@ def pooled(states) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cargs, args = common.parse_args(common.CommonArgs, ProbeArguments, argv=argv)
+    cargs, args = common.parse_args(common.CommonArgs, StatesArguments, argv=argv)
     cargs.resolve(NAME)
     common.set_seed(cargs.seed)
     records = load_records(cargs.corpora)
-    dtype = None if args.states_dtype == "auto" else getattr(torch, args.states_dtype)
-    vectors = {r.path: pooled(s) for r, s in zip(records, cached_states(records, dtype=dtype))}
+    vectors = {r.path: pooled(s) for r, s in zip(records, cached_states(records, dtype=args.dtype))}
     labels = [r.emotion for r in records]
     label_set = sorted(set(labels), key=common.EMOTIONS.index)
 

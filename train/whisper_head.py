@@ -37,7 +37,20 @@ CACHE_VERSION = "v2"  # bump when preprocessing changes, so stale states are not
 
 
 @dataclass
-class HeadArguments:
+class StatesArguments:
+    """Which encoder states the training reads (shared by the head and the linear probe)."""
+
+    states_dtype: Literal["auto", "float32", "bfloat16"] = field(default="auto", metadata={
+        "help": "auto (as the app: SER_ENCODER_DTYPE if set, else bfloat16 where the CPU runs it natively, else float32), "
+                "float32 or bfloat16: the encoder's dtype for the training states"})
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return fast_dtype(None if self.states_dtype == "auto" else self.states_dtype)
+
+
+@dataclass
+class HeadArguments(StatesArguments):
     """Hyperparameters of the head (the common ones — corpora, out, seed, cv, push — are in `train.common.CommonArgs`)."""
 
     c: float = field(default=0.02, metadata={"help": "inverse L2 strength of the logistic regression"})
@@ -54,22 +67,16 @@ class HeadArguments:
     batch_size: int = 16
     # The encoder runs in bfloat16 only on CPUs with native support (AVX512-BF16/AMX), so a head trained on one machine
     # may be used on states of the other dtype: `--test_states_dtype` measures what that costs in the CV.
-    states_dtype: Literal["auto", "float32", "bfloat16"] = field(default="auto", metadata={"help": "auto (bfloat16 where the CPU runs it natively, else float32), "
-                                                                "float32 or bfloat16: the encoder's dtype for the training states"})
-    test_states_dtype: Literal["same", "float32", "bfloat16"] = field(default="same", metadata={"help": "same, float32 or bfloat16: the encoder's dtype for the "
-                                                                     "CV's test clips (a head used on another kind of CPU)"})
+    test_states_dtype: Literal["same", "float32", "bfloat16"] = field(default="same", metadata={
+        "help": "same, float32 or bfloat16: the encoder's dtype for the CV's test clips (a head used on another kind of CPU)"})
 
     @property
     def quantiles(self) -> tuple[float, ...]:
         return () if self.mean_std_only else QUANTILES
 
     @property
-    def dtype(self) -> torch.dtype:
-        return fast_dtype() if self.states_dtype == "auto" else getattr(torch, self.states_dtype)
-
-    @property
     def test_dtype(self) -> torch.dtype:
-        return self.dtype if self.test_states_dtype == "same" else getattr(torch, self.test_states_dtype)
+        return self.dtype if self.test_states_dtype == "same" else fast_dtype(self.test_states_dtype)
 
 
 def _cache_path(record: Record, augment: str, dtype: torch.dtype) -> Path:
