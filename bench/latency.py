@@ -6,6 +6,8 @@ features, the model, softmax). Clips are real speech: RAVDESS clips with their s
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 
 import numpy as np
@@ -62,22 +64,38 @@ def model_names() -> list[str]:
 
 def run(runs: int = RUNS, waves: dict[float, np.ndarray] | None = None) -> dict:
     """{model name: {"load_and_first_call_s", "clips": {"4s": {median_ms, p95_ms, ...}}}} for every model that loads."""
+    waves = waves or clips()
+    return {ref: run_model(ref, runs, waves) for ref in model_names()}
+
+
+def run_model(ref: str, runs: int = RUNS, waves: dict[float, np.ndarray] | None = None) -> dict:
+    """One model's entry of `run`, or {"error": ...} when it does not load."""
     from ser import inference
     from ser.models import load_model
 
     waves = waves or clips()
-    results = {}
-    for ref in model_names():
-        start = time.perf_counter()
-        try:
-            model = load_model(ref)
-            inference.analyse(waves[min(waves)], model)  # models load parts lazily (the Whisper encoder): count that too
-        except Exception as err:  # a model that is not there yet is a line in the report, not a crash
-            results[ref] = {"error": f"{type(err).__name__}: {err}"}
-            continue
-        entry = {"name": model.name, "kind": model.kind, "load_and_first_call_s": round(time.perf_counter() - start, 2), "clips": {}}
-        for seconds, wave in waves.items():
-            entry["clips"][f"{seconds:g}s"] = measure(lambda: inference.analyse(wave, model), runs)
-            print(f"  latency {model.name} {seconds:g} s: {entry['clips'][f'{seconds:g}s']['median_ms']} ms", flush=True)
-        results[ref] = entry
-    return results
+    start = time.perf_counter()
+    try:
+        model = load_model(ref)
+        inference.analyse(waves[min(waves)], model)  # models load parts lazily (the Whisper encoder): count that too
+    except Exception as err:  # a model that is not there yet is a line in the report, not a crash
+        return {"error": f"{type(err).__name__}: {err}"}
+    entry = {"name": model.name, "kind": model.kind, "load_and_first_call_s": round(time.perf_counter() - start, 2), "clips": {}}
+    for seconds, wave in waves.items():
+        entry["clips"][f"{seconds:g}s"] = measure(lambda: inference.analyse(wave, model), runs)
+        print(f"  latency {model.name} {seconds:g} s: {entry['clips'][f'{seconds:g}s']['median_ms']} ms", flush=True)
+    return entry
+
+
+@contextlib.contextmanager
+def encoder_dtype(choice: str):
+    """Run the Whisper encoder (here and in the CLI subprocesses) in `choice`, as `SER_ENCODER_DTYPE=<choice>` would."""
+    before = os.environ.get("SER_ENCODER_DTYPE")
+    os.environ["SER_ENCODER_DTYPE"] = choice
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SER_ENCODER_DTYPE")
+        else:
+            os.environ["SER_ENCODER_DTYPE"] = before

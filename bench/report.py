@@ -30,22 +30,32 @@ def comparison(report: dict) -> dict:
     return out
 
 
-def check_targets(report: dict) -> tuple[dict, dict]:
-    """(comparison, {target: True/False, or None when not measured}); timeline targets need the full 10-minute recording."""
-    ratios = comparison(report)
-    full_recording = _get(report, "timeline", "recording_s") == 600.0
-    measured = {
-        "default_4s_median_ms_max": _get(report, "latency", report.get("default_model"), "clips", CLIP, "median_ms"),
-        "speedup_vs_wav2vec2_large_min": _get(ratios, "wav2vec2-large-xlsr", CLIP),
-        "cli_realtime_factor_min": _get(report, "cli", "realtime_factor"),
-        "timeline_10min_wall_s_max": _get(report, "timeline", "wall_s") if full_recording else None,
-        "timeline_10min_rss_mb_max": _get(report, "timeline", "peak_rss_mb") if full_recording else None,
+def _measured(report: dict, int8: bool = False) -> dict:
+    """{target: measured value or None}; `int8`: the default model's runs with SER_ENCODER_DTYPE=int8 (speed targets only)."""
+    p = "int8_" if int8 else ""
+    latency = report.get("int8_latency") if int8 else _get(report, "latency", report.get("default_model"))
+    full_recording = _get(report, f"{p}timeline", "recording_s") == 600.0
+    return {
+        "default_4s_median_ms_max": _get(latency or {}, "clips", CLIP, "median_ms"),
+        "speedup_vs_wav2vec2_large_min": None if int8 else _get(comparison(report), "wav2vec2-large-xlsr", CLIP),
+        "cli_realtime_factor_min": _get(report, f"{p}cli", "realtime_factor"),
+        "timeline_10min_wall_s_max": _get(report, f"{p}timeline", "wall_s") if full_recording else None,
+        "timeline_10min_rss_mb_max": _get(report, f"{p}timeline", "peak_rss_mb") if full_recording else None,
     }
+
+
+def _meets(measured: dict) -> dict:
     meets = {}
     for name, value in measured.items():
         limit = TARGETS[name]
         meets[name] = None if value is None else (value <= limit if name.endswith("_max") else value >= limit)
-    return ratios, meets
+    return meets
+
+
+def check_targets(report: dict) -> tuple[dict, dict, dict]:
+    """(comparison, {target: True/False, or None when not measured}, the same with the encoder in int8);
+    timeline targets need the full 10-minute recording."""
+    return comparison(report), _meets(_measured(report)), _meets(_measured(report, int8=True))
 
 
 def _ms(entry: dict | None, clip: str) -> str:
@@ -63,6 +73,11 @@ def _latency_table(report: dict) -> list[str]:
             continue
         name = entry.get("name", ref) + (" (default)" if ref == default else "")
         lines.append(f"| {name} | " + " | ".join(_ms(entry, c) for c in clips) + " |")
+    int8 = report.get("int8_latency")
+    if int8:
+        label = f"{int8.get('name', default)}, encoder in int8 (`SER_ENCODER_DTYPE=int8`)"
+        lines.append(f"| {label} | " + (" | ".join(_ms(int8, c) for c in clips) if "clips" in int8 else
+                                         f"not measured: {int8.get('error')}" + " |" * (len(clips) - 1)) + " |")
     for name, entry in (report.get("peer") or {}).items():
         if "error" in entry:
             lines.append(f"| pipeline {name} | not measured: {entry['error']} |" + " |" * (len(clips) - 1))
@@ -73,21 +88,22 @@ def _latency_table(report: dict) -> list[str]:
 
 
 def _cli_lines(report: dict) -> list[str]:
-    cli, tl = report.get("cli") or {}, report.get("timeline") or {}
     lines = ["| run | input | wall time | throughput | peak RSS |", "|---|---|---|---|---|"]
-    if "one_clip_wall_s" in cli:
-        lines.append(f"| `python -m ser predict one.flac` | 1 file: start-up, model loading, one clip | {cli['one_clip_wall_s']:.1f} s | | |")
-    if "wall_s" in cli:
-        lines.append(f"| `python -m ser predict ravdess/` | {cli['files']} files, {cli['audio_s'] / 60:.0f} min of audio | "
-                     f"{cli['wall_s']:.1f} s | {cli['clips_per_s']:.1f} clips/s, {cli['realtime_factor']:.0f}x real time "
-                     f"({cli['steady_realtime_factor']:.0f}x after start-up) | {cli['peak_rss_mb']:.0f} MB |")
-    elif cli:
-        lines.append(f"| `python -m ser predict ravdess/` | not measured: {cli.get('error')} | | | |")
-    if "wall_s" in tl:
-        lines.append(f"| `python -m ser predict recording.flac --timeline` | {tl['recording_s'] / 60:g} min recording, "
-                     f"{tl['windows']} windows | {tl['wall_s']:.1f} s | {tl['realtime_factor']:.0f}x real time | {tl['peak_rss_mb']:.0f} MB |")
-    elif tl:
-        lines.append(f"| `python -m ser predict recording.flac --timeline` | not measured: {tl.get('error')} | | | |")
+    for prefix, note in (("", ""), ("int8_", ", `SER_ENCODER_DTYPE=int8`")):
+        cli, tl = report.get(f"{prefix}cli") or {}, report.get(f"{prefix}timeline") or {}
+        if "one_clip_wall_s" in cli and not prefix:
+            lines.append(f"| `python -m ser predict one.flac` | 1 file: start-up, model loading, one clip | {cli['one_clip_wall_s']:.1f} s | | |")
+        if "wall_s" in cli:
+            lines.append(f"| `python -m ser predict ravdess/`{note} | {cli['files']} files, {cli['audio_s'] / 60:.0f} min of audio | "
+                         f"{cli['wall_s']:.1f} s | {cli['clips_per_s']:.1f} clips/s, {cli['realtime_factor']:.0f}x real time "
+                         f"({cli['steady_realtime_factor']:.0f}x after start-up) | {cli['peak_rss_mb']:.0f} MB |")
+        elif cli:
+            lines.append(f"| `python -m ser predict ravdess/`{note} | not measured: {cli.get('error')} | | | |")
+        if "wall_s" in tl:
+            lines.append(f"| `python -m ser predict recording.flac --timeline`{note} | {tl['recording_s'] / 60:g} min recording, "
+                         f"{tl['windows']} windows | {tl['wall_s']:.1f} s | {tl['realtime_factor']:.0f}x real time | {tl['peak_rss_mb']:.0f} MB |")
+        elif tl:
+            lines.append(f"| `python -m ser predict recording.flac --timeline`{note} | not measured: {tl.get('error')} | | | |")
     return lines
 
 
@@ -117,8 +133,11 @@ def _target_lines(report: dict) -> list[str]:
         "timeline_10min_wall_s_max": "10-minute timeline: <= {} s",
         "timeline_10min_rss_mb_max": "10-minute timeline: <= {} MB resident",
     }
+    int8 = report.get("meets_targets_int8") or {}
     mark = {True: "met", False: "**missed**", None: "not measured"}
-    return [f"- {text[name].format(limit)}: {mark[meets.get(name)]}" for name, limit in TARGETS.items()]
+    return [f"- {text[name].format(limit)}: {mark[meets.get(name)]}"
+            + (f" ({mark[int8[name]].strip('*')} with `SER_ENCODER_DTYPE=int8`)" if int8.get(name) is not None else "")
+            for name, limit in TARGETS.items()]
 
 
 def markdown(report: dict) -> str:

@@ -58,13 +58,13 @@ def machine_info() -> dict:
 
     import torch
 
-    from ser.whisper_offline import fast_dtype
+    from ser.whisper_offline import fast_dtype, precision_name
 
     return {
         "python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         # the default model's speed and its states depend on it: bfloat16 only where the CPU runs it natively
-        "whisper_encoder_dtype": str(fast_dtype()).removeprefix("torch."),
+        "whisper_encoder_dtype": precision_name(fast_dtype()),
     }
 
 

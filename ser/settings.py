@@ -73,5 +73,5 @@ def default_model() -> str:
 
 def encoder_dtype() -> str:
     """Precision of the Whisper encoder behind the default model (`SER_ENCODER_DTYPE`): `auto` (default: bfloat16
-    where the CPU runs it natively, else float32), `float32` or `bfloat16`."""
+    where the CPU runs it natively, else float32), `float32`, `bfloat16` or `int8` (quantised Linear layers)."""
     return (os.environ.get("SER_ENCODER_DTYPE") or "auto").strip().lower()

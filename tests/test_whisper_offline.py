@@ -22,6 +22,7 @@ from ser.whisper_offline import (
     WeightsError,
     convert_state_dict,
     encode,
+    fast_dtype,
     find_parts,
     load_encoder,
     new_encoder,
@@ -247,6 +248,33 @@ def test_bfloat16_encoder_stays_close_to_float32(cache_dir, features_30s, encode
         assert mine.dtype == torch.bfloat16
         relative = (mine.float() - reference).norm() / reference.norm()
         assert relative < 0.06, f"bfloat16 states are {relative:.1%} away from float32"  # measured: 0.4% to 3.7%
+
+
+def test_int8_encoder_quantises_the_linear_layers_and_stays_near_float32(cache_dir, features_30s, encoder):
+    """`SER_ENCODER_DTYPE=int8`: every Linear layer runs in int8, the states still come out in float32, and they stay
+    near float32's (the error grows layer by layer; what a head loses on them: whisper-head-float32-int8-test in
+    reports/accuracy.md).
+    Unquantised layers would give equal states; a broken quantisation (wrong scales) would be off by ~100%."""
+    int8 = load_encoder(cache_dir=cache_dir, dtype=torch.qint8)
+    assert int8 is load_encoder(cache_dir=cache_dir, dtype=torch.qint8) and int8 is not encoder
+    linear = [m for m in int8.modules() if isinstance(m, torch.nn.Linear) or "Linear" in type(m).__name__]
+    assert linear and all(type(m).__module__.startswith("torch.ao.nn.quantized") for m in linear)
+    assert isinstance(encoder.layers[0].fc1, torch.nn.Linear) and encoder.layers[0].fc1.weight.dtype == torch.float32
+    short = torch.from_numpy(features_30s[..., :400])
+    pairs = list(zip(encode(int8, short, n_layers=4), encode(encoder, short, n_layers=4)))
+    assert torch.equal(*pairs[0])  # the convolutions before the first layer stay float32
+    for mine, reference in pairs[1:]:
+        assert mine.dtype == torch.float32
+        relative = (mine - reference).norm() / reference.norm()
+        # measured on this clip: 5.0%, 5.7%, 8.4%, 21.6% (layers 1-4); bfloat16 stays under 4%
+        assert 0.001 < relative < 0.5, f"int8 states are {relative:.1%} away from float32"
+
+
+def test_encoder_precision_follows_the_setting(monkeypatch):
+    for value, dtype in [("float32", torch.float32), ("bfloat16", torch.bfloat16), ("int8", torch.qint8), (" INT8 ", torch.qint8)]:
+        monkeypatch.setenv("SER_ENCODER_DTYPE", value)
+        assert fast_dtype() == dtype
+    assert fast_dtype("float32") == torch.float32  # an explicit choice wins over the setting
 
 
 @pytest.mark.parametrize("shape", [(1, N_MELS, N_FRAMES + 1), (1, 64, 100), (1, N_MELS, 0), (N_MELS,)])

