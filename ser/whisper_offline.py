@@ -402,16 +402,24 @@ def fast_dtype(choice: str | None = None) -> torch.dtype:
     percent, see tests/test_whisper_offline.py), else float32 (emulated bfloat16 would be slower); `choice` ("auto",
     "float32", "bfloat16" or "int8", default `SER_ENCODER_DTYPE`) overrides it. The default model encodes in this
     dtype, in training too. "int8" (`torch.qint8`) quantises the Linear layers' weights and, per batch, their
-    inputs (`quantize_int8`): ~1.5x faster than float32 on CPUs without bfloat16, at a cost in the states' precision."""
+    inputs (`quantize_int8`): ~1.4x faster than float32 on a CPU without bfloat16 (reports/bench.md), at a cost in
+    the states' precision. An unknown choice is logged and treated as "auto"."""
     choice = choice or settings.encoder_dtype()
     if choice in ("float32", "bfloat16"):
         return getattr(torch, choice)
     if choice == "int8":
         return torch.qint8
+    if choice != "auto":
+        _warn_unknown_dtype(choice)
     try:
         return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
     except (AttributeError, RuntimeError):  # a torch build without oneDNN
         return torch.float32
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_unknown_dtype(choice: str) -> None:  # once per value, not once per clip
+    logger.warning("SER_ENCODER_DTYPE=%r is not one of auto, float32, bfloat16, int8; using auto.", choice)
 
 
 def precision_name(dtype: torch.dtype) -> str:

@@ -277,6 +277,15 @@ def test_encoder_precision_follows_the_setting(monkeypatch):
     assert fast_dtype("float32") == torch.float32  # an explicit choice wins over the setting
 
 
+def test_an_unknown_encoder_precision_is_logged_and_falls_back_to_auto(monkeypatch, caplog):
+    monkeypatch.setenv("SER_ENCODER_DTYPE", "auto")
+    auto = fast_dtype()
+    monkeypatch.setenv("SER_ENCODER_DTYPE", "float16-typo")
+    with caplog.at_level("WARNING", logger="ser.whisper_offline"):
+        assert fast_dtype() == auto
+    assert "SER_ENCODER_DTYPE='float16-typo' is not one of auto, float32, bfloat16, int8; using auto." in caplog.text
+
+
 @pytest.mark.parametrize("shape", [(1, N_MELS, N_FRAMES + 1), (1, 64, 100), (1, N_MELS, 0), (N_MELS,)])
 def test_bad_input_shape_raises_value_error(encoder, shape):
     with pytest.raises(ValueError, match="Expected"):
