@@ -6,8 +6,6 @@ features, the model, softmax). Clips are real speech: RAVDESS clips with their s
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 
 import numpy as np
@@ -86,16 +84,3 @@ def run_model(ref: str, runs: int = RUNS, waves: dict[float, np.ndarray] | None 
         print(f"  latency {model.name} {seconds:g} s: {entry['clips'][f'{seconds:g}s']['median_ms']} ms", flush=True)
     return entry
 
-
-@contextlib.contextmanager
-def encoder_dtype(choice: str):
-    """Run the Whisper encoder (here and in the CLI subprocesses) in `choice`, as `SER_ENCODER_DTYPE=<choice>` would."""
-    before = os.environ.get("SER_ENCODER_DTYPE")
-    os.environ["SER_ENCODER_DTYPE"] = choice
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("SER_ENCODER_DTYPE")
-        else:
-            os.environ["SER_ENCODER_DTYPE"] = before

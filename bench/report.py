@@ -66,24 +66,17 @@ def _ms(entry: dict | None, clip: str) -> str:
 def _latency_table(report: dict) -> list[str]:
     clips = ["1s", "4s", "10s"]
     default = report.get("default_model")
+    rows = [(entry.get("name", ref) + (" (default)" if ref == default else ""), entry)
+            for ref, entry in (report.get("latency") or {}).items()]
+    if report.get("int8_latency"):
+        int8 = report["int8_latency"]
+        rows.append((f"{int8.get('name', default)}, encoder in int8 (`SER_ENCODER_DTYPE=int8`)", int8))
+    rows += [(f"`pipeline(\"audio-classification\")`, {name} ({entry['params_m']:.0f} M params, random weights)"
+              if "error" not in entry else f"pipeline {name}", entry) for name, entry in (report.get("peer") or {}).items()]
     lines = ["| model | " + " | ".join(c.replace("s", " s") for c in clips) + " |", "|---" * (len(clips) + 1) + "|"]
-    for ref, entry in (report.get("latency") or {}).items():
-        if "error" in entry:
-            lines.append(f"| {ref} | not measured: {entry['error']} |" + " |" * (len(clips) - 1))
-            continue
-        name = entry.get("name", ref) + (" (default)" if ref == default else "")
-        lines.append(f"| {name} | " + " | ".join(_ms(entry, c) for c in clips) + " |")
-    int8 = report.get("int8_latency")
-    if int8:
-        label = f"{int8.get('name', default)}, encoder in int8 (`SER_ENCODER_DTYPE=int8`)"
-        lines.append(f"| {label} | " + (" | ".join(_ms(int8, c) for c in clips) if "clips" in int8 else
-                                         f"not measured: {int8.get('error')}" + " |" * (len(clips) - 1)) + " |")
-    for name, entry in (report.get("peer") or {}).items():
-        if "error" in entry:
-            lines.append(f"| pipeline {name} | not measured: {entry['error']} |" + " |" * (len(clips) - 1))
-            continue
-        label = f"`pipeline(\"audio-classification\")`, {name} ({entry['params_m']:.0f} M params, random weights)"
-        lines.append(f"| {label} | " + " | ".join(_ms(entry, c) for c in clips) + " |")
+    for label, entry in rows:
+        cells = [f"not measured: {entry['error']}"] + [""] * (len(clips) - 1) if "error" in entry else [_ms(entry, c) for c in clips]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 

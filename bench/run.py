@@ -21,6 +21,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
+from unittest import mock  # noqa: E402
 
 from bench import latency, peer, throughput  # noqa: E402
 from bench.report import TARGETS, check_targets, markdown  # noqa: E402
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     step(results, "timeline", throughput.timeline, plan["recording_s"])
     # the default model again with SER_ENCODER_DTYPE=int8: faster where the CPU lacks bfloat16, at a cost in accuracy
     # (reports/accuracy.md, whisper-head-float32-int8-test)
-    with latency.encoder_dtype("int8"):
+    with mock.patch.dict(os.environ, {"SER_ENCODER_DTYPE": "int8"}):  # read per call, here and by the CLI subprocesses
         step(results, "int8_latency", latency.run_model, settings.default_model(), plan["runs"], waves)
         step(results, "int8_cli", throughput.cli_throughput, plan["cli_limit"])
         step(results, "int8_timeline", throughput.timeline, plan["recording_s"])

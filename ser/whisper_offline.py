@@ -428,15 +428,15 @@ def precision_name(dtype: torch.dtype) -> str:
 
 
 def quantize_int8(encoder: WhisperBaseEncoder) -> WhisperBaseEncoder:
-    """The float32 encoder with dynamically quantised int8 Linear layers (fbgemm/oneDNN kernels; convolutions,
-    layer norms and attention stay float32, so states still come out in float32)."""
+    """The float32 encoder, its Linear layers replaced in place by dynamically quantised int8 ones (fbgemm/oneDNN
+    kernels; convolutions, layer norms and attention stay float32, so states still come out in float32)."""
     import warnings
 
     # torch.ao.quantization warns that it is deprecated in favour of torchao; it is what runs int8 matmuls in eager
     # CPU mode with the pinned torch, and tests/test_whisper_offline.py checks its states stay near float32's.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(encoder, {nn.Linear}, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(encoder, {nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 @functools.lru_cache(maxsize=None)

@@ -226,13 +226,14 @@ def test_default_model_on_an_int8_encoder_still_labels_real_clips(monkeypatch):
     """`SER_ENCODER_DTYPE=int8` (faster on CPUs without bfloat16) feeds the shipped head states it was not trained
     on: it must still label the sanity clips far above chance, and not exactly as on float32 states."""
     model = load_dir(MODELS_DIR / "whisper-head")
-    waves = [load_audio(r.path) for r in clips_of(SANITY_ACTORS)]
+    records = clips_of(SANITY_ACTORS)
+    waves = [load_audio(r.path) for r in records]
     monkeypatch.setenv("SER_ENCODER_DTYPE", "float32")
     full = model.predict(waves)
     monkeypatch.setenv("SER_ENCODER_DTYPE", "int8")
     int8 = model.predict(waves)
     assert not np.allclose(full, int8, atol=1e-4)  # the setting reached the encoder
-    hits = np.mean([model.labels[i] == r.emotion for i, r in zip(int8.argmax(axis=1), clips_of(SANITY_ACTORS))])
+    hits = np.mean([model.labels[i] == r.emotion for i, r in zip(int8.argmax(axis=1), records)])
     assert hits >= 0.5, f"{hits:.0%} of {len(waves)} clips right on int8 states (chance 12.5%)"
 
 
