@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     step(results, "cli", throughput.cli_throughput, plan["cli_limit"])
     step(results, "timeline", throughput.timeline, plan["recording_s"])
     # the default model again with SER_ENCODER_DTYPE=int8: faster where the CPU lacks bfloat16, at a cost in accuracy
-    # (reports/accuracy.md, whisper-head-float32-int8-test)
+    # (reports/accuracy.md, whisper-head-int8-test)
     with mock.patch.dict(os.environ, {"SER_ENCODER_DTYPE": "int8"}):  # read per call, here and by the CLI subprocesses
         step(results, "int8_latency", latency.run_model, settings.default_model(), plan["runs"], waves)
         step(results, "int8_cli", throughput.cli_throughput, plan["cli_limit"])

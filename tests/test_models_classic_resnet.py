@@ -6,6 +6,7 @@ Also the shared training helpers (argument parsing, the actor-disjoint cross-val
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -216,3 +217,8 @@ def test_cross_validation_is_actor_disjoint(tmp_path, monkeypatch):
     common.write_cv_result("tiny-seed1", {**result, "uar": 0.123, "calm_neutral_confusions": 45})
     card = common.model_card("tiny", "A test model.", {"model": "MLP"}, common.data_summary(records), written)
     assert "other seeds: seed 1 12.3% UAR (45 calm<->neutral confusions)" in card
+    assert "another precision" not in card  # no <name>-bf16-test / -int8-test rows yet
+    common.write_cv_result("tiny-int8-test", {**result, "uar": 0.456, "calm_neutral_confusions": 7})
+    card = common.model_card("tiny", "A test model.", {"model": "MLP"}, common.data_summary(records), written)
+    assert "another precision" in card and "int8 45.6% UAR (7 calm<->neutral confusions)" in card
+    assert not re.search(r"bfloat16 \d", card)  # a row that does not exist is not quoted

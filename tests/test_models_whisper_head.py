@@ -162,6 +162,21 @@ def test_states_of_each_encoder_dtype_are_cached_apart(trained, tmp_path, monkey
         assert (state - reference).norm() / reference.norm() < 0.06
 
 
+def test_training_reads_float32_states_whatever_the_cpu_or_setting(monkeypatch):
+    """The report and the shipped head come out the same on any machine: training encodes in float32 unless told
+    otherwise, even where the app would use bfloat16 (native on this CPU) or SER_ENCODER_DTYPE says int8."""
+    import torch
+
+    from train import common
+    from train.whisper_head import HeadArguments
+
+    monkeypatch.setenv("SER_ENCODER_DTYPE", "int8")
+    _, args = common.parse_args(common.CommonArgs, HeadArguments, argv=[])
+    assert args.dtype == args.test_dtype == torch.float32
+    _, args = common.parse_args(common.CommonArgs, HeadArguments, argv=["--states_dtype", "auto"])
+    assert args.dtype == torch.qint8  # "auto" follows the app's setting
+
+
 @pytest.mark.parametrize("option", ["--states_dtype", "--test_states_dtype"])
 def test_training_refuses_an_unknown_encoder_dtype(option, capsys):
     from train import whisper_head
@@ -172,8 +187,8 @@ def test_training_refuses_an_unknown_encoder_dtype(option, capsys):
 
 
 def test_states_cached_for_training_match_what_inference_computes(trained):
-    """The head is trained on cached states and applied to fresh ones: both must be the same encoder pass
-    (same layers, same dtype), or the shipped head would see inputs it was not trained on."""
+    """The head is trained on cached states and applied to fresh ones: for one precision setting both must be the same
+    encoder pass (same layers, same dtype), or the CV would score inputs other than those the app computes."""
     from ser.models.whisper_head import hidden_states
     from train.whisper_head import cached_states
 

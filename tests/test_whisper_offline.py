@@ -252,7 +252,7 @@ def test_bfloat16_encoder_stays_close_to_float32(cache_dir, features_30s, encode
 
 def test_int8_encoder_quantises_the_linear_layers_and_stays_near_float32(cache_dir, features_30s, encoder):
     """`SER_ENCODER_DTYPE=int8`: every Linear layer runs in int8, the states still come out in float32, and they stay
-    near float32's (the error grows layer by layer; what a head loses on them: whisper-head-float32-int8-test in
+    near float32's (the error grows layer by layer; what a head loses on them: whisper-head-int8-test in
     reports/accuracy.md).
     Unquantised layers would give equal states; a broken quantisation (wrong scales) would be off by ~100%."""
     int8 = load_encoder(cache_dir=cache_dir, dtype=torch.qint8)

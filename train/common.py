@@ -210,6 +210,15 @@ def other_seeds(name: str) -> dict[int, dict]:
     return dict(sorted(found.items()))
 
 
+TEST_PRECISIONS = {"bfloat16": "-bf16-test", "int8": "-int8-test"}  # row suffixes: the fold models on other encoder states
+
+
+def other_precisions(name: str) -> dict[str, dict]:
+    """CV results of `name`'s fold models scoring test states of the encoder in another precision
+    (reports/cv/<name>-bf16-test.json, ...), by precision: what the model meets where the app encodes that way."""
+    return {precision: result for precision, suffix in TEST_PRECISIONS.items() if (result := read_cv_result(name + suffix))}
+
+
 def cv_summary(result: dict | None) -> dict | None:
     """The headline numbers that go into a model's config.json."""
     if not result:
@@ -254,6 +263,11 @@ def model_card(name: str, summary: str, details: dict, data: dict, cv: dict | No
             lines += ["The same recipe cross-validated with other seeds: " + ", ".join(
                 f"seed {seed} {r['uar']:.1%} UAR ({r['calm_neutral_confusions']} calm<->neutral confusions)" for seed, r in seeds.items())
                 + " (reports/accuracy.md, seed spread).", ""]
+        if precisions := other_precisions(name):
+            lines += ["The same fold models on test states of the encoder in another precision (`SER_ENCODER_DTYPE`; the app "
+                      "uses bfloat16 where the CPU runs it natively): " + ", ".join(
+                          f"{precision} {r['uar']:.1%} UAR ({r['calm_neutral_confusions']} calm<->neutral confusions)"
+                          for precision, r in precisions.items()) + " (reports/accuracy.md).", ""]
     else:
         lines += ["Not cross-validated yet: run the training script with `--cv`.", ""]
     lines += [

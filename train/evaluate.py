@@ -23,18 +23,18 @@ from train import common
 
 # model name -> (training module, what it is); the order is the report's
 FAMILIES = {
-    "whisper-head": ("train.whisper_head", "Whisper-base encoder (frozen, first 4 layers, bfloat16 where native), mean, std and 10/50/90% quantiles of its 5 hidden states -> linear head, RAVDESS copies at other speeds, with noise and telephone-band  [default]"),
-    "whisper-linear-probe": ("train.linear_probe", "Whisper-base middle layers, mean+std pooled -> logistic regression (floor)"),
+    "whisper-head": ("train.whisper_head", "Whisper-base encoder (frozen, first 4 layers), mean, std and 10/50/90% quantiles of its 5 hidden states -> linear head trained on float32 states, RAVDESS copies at other speeds, with noise and telephone-band  [default]"),
+    "whisper-linear-probe": ("train.linear_probe", "Whisper-base middle layers (float32 states), mean+std pooled -> logistic regression (floor)"),
     "resnet18": ("train.resnet", "ResNet18 (half width) on log-mel, from scratch, mean+std pooling over time, 2.5-s crops, last of 45 epochs"),
     "classic-mlp": ("train.classic", "MFCC + chroma + mel statistics -> MLP (scikit-learn)"),
     "whisper-head-mean-std": ("train.whisper_head", "ablation: the default model's recipe pooling mean and std only (the default until 2026-11-29)"),
     "whisper-head-speed-only": ("train.whisper_head", "ablation: the default model's recipe without the noisy and telephone-band copies"),
-    "whisper-head-finetune2": ("train.whisper_head", "the mean+std recipe, but encoder layers 3-4 fine-tuned with the head (3 epochs)"),
+    "whisper-head-finetune2": ("train.whisper_head", "the mean+std recipe on bfloat16 states, but encoder layers 3-4 fine-tuned with the head (3 epochs)"),
     "whisper-head-ravdess-only": ("train.whisper_head", "ablation: the default model's recipe trained on RAVDESS alone, without the TESS clips"),
-    "whisper-head-float32": ("train.whisper_head", "the default model's recipe on float32 encoder states: what retraining gives on a CPU without native bfloat16 (most laptops)"),
-    "whisper-linear-probe-float32": ("train.linear_probe", "the linear probe on float32 encoder states: the floor whisper-head-float32 must beat"),
-    "whisper-head-float32-bf16-test": ("train.whisper_head", "whisper-head-float32's fold models scoring bfloat16 states of the test clips: a head trained on one kind of CPU, used on the other"),
-    "whisper-head-float32-int8-test": ("train.whisper_head", "whisper-head-float32's fold models scoring int8 states of the test clips (SER_ENCODER_DTYPE=int8: quantised Linear layers, faster on CPUs without bfloat16)"),
+    "whisper-head-bf16-test": ("train.whisper_head", "whisper-head's fold models scoring bfloat16 states of the test clips: the shipped head where the app encodes in bfloat16 (CPUs with native bfloat16)"),
+    "whisper-head-int8-test": ("train.whisper_head", "whisper-head's fold models scoring int8 states of the test clips: the shipped head with SER_ENCODER_DTYPE=int8 (quantised Linear layers, faster on CPUs without bfloat16)"),
+    "whisper-head-bf16": ("train.whisper_head", "the default model's recipe trained and tested on bfloat16 encoder states (the shipped head until 2026-11-30; computed on a CPU with native bfloat16)"),
+    "whisper-linear-probe-bf16": ("train.linear_probe", "the linear probe on bfloat16 encoder states: the floor whisper-head-bf16 had to beat"),
     "whisper-head-int8": ("train.whisper_head", "the default model's recipe trained and tested on int8 encoder states (quantised Linear layers, SER_ENCODER_DTYPE=int8)"),
     "resnet18-epochs30": ("train.resnet", "ablation: the ResNet18 recipe with 30 instead of 45 epochs (the one-cycle schedule shortened to match; the default until 2026-11-30)"),
     "resnet18-speed": ("train.resnet", "ablation: the resnet18-epochs30 recipe, each epoch drawing every RAVDESS clip at its own speed or at 0.9x or 1.1x"),
@@ -51,7 +51,7 @@ SEEDS = {"resnet18": (1, 2, 3, 4), "resnet18-epochs30": (1, 2), "resnet18-speed"
 ENSEMBLES = {
     "resnet18-ensemble2": (("resnet18-seed3", "resnet18-seed4"), "two resnet18 models (seeds 3 and 4) with their probabilities "
                                                                   "averaged: what an ensemble buys over one seed, at twice the cost"),
-    "whisper-head-resnet18": (("whisper-head-float32", "resnet18-seed4"), "whisper-head-float32 and resnet18-seed4 with their "
+    "whisper-head-resnet18": (("whisper-head", "resnet18-seed4"), "whisper-head and resnet18-seed4 with their "
                                                                             "probabilities averaged: does a spectrogram CNN add to the Whisper head?"),
 }
 SHORT_CROPS = ["--pooling", "mean", "--crop_seconds", "1.5", "--epochs", "40"]  # the ResNet18 recipe until 2026-11-29
@@ -59,12 +59,12 @@ SHORT_CROPS = ["--pooling", "mean", "--crop_seconds", "1.5", "--epochs", "40"]  
 CV_ARGS = {
     "whisper-head-speed-only": ["--augment", "speed0.9", "speed1.1"],
     "whisper-head-mean-std": ["--mean_std_only"],
-    "whisper-head-finetune2": ["--finetune_layers", "2", "--mean_std_only"],
+    "whisper-head-finetune2": ["--finetune_layers", "2", "--mean_std_only", "--states_dtype", "bfloat16"],
     "whisper-head-ravdess-only": ["--corpora", "ravdess"],
-    "whisper-head-float32": ["--states_dtype", "float32"],
-    "whisper-linear-probe-float32": ["--states_dtype", "float32"],
-    "whisper-head-float32-bf16-test": ["--states_dtype", "float32", "--test_states_dtype", "bfloat16"],
-    "whisper-head-float32-int8-test": ["--states_dtype", "float32", "--test_states_dtype", "int8"],
+    "whisper-head-bf16-test": ["--test_states_dtype", "bfloat16"],
+    "whisper-head-int8-test": ["--test_states_dtype", "int8"],
+    "whisper-head-bf16": ["--states_dtype", "bfloat16"],
+    "whisper-linear-probe-bf16": ["--states_dtype", "bfloat16"],
     "whisper-head-int8": ["--states_dtype", "int8"],
     "resnet18-short-crops": SHORT_CROPS,
     "resnet18-early-stopping": [*SHORT_CROPS, "--val_speakers", "2"],

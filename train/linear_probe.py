@@ -1,7 +1,7 @@
 """The floor the Whisper head must beat: mean+std pooled middle-layer states of the frozen encoder -> logistic regression.
 
 Cross-validation only (nothing is shipped): `python -m train.linear_probe` writes `reports/cv/whisper-linear-probe.json`
-(`--states_dtype float32 --name whisper-linear-probe-float32`: the same probe on float32 encoder states).
+on float32 encoder states (`--states_dtype bfloat16 --name whisper-linear-probe-bf16`: the same probe on bfloat16 states).
 """
 
 from __future__ import annotations
