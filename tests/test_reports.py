@@ -97,3 +97,16 @@ def test_an_ensemble_waits_for_its_members_and_refuses_mismatched_runs(two_seeds
     (cv_dir / "short.json").write_text((cv_dir / "tiny-seed1.json").read_text())
     with pytest.raises(SystemExit, match="scores other clips than tiny's"):
         evaluate.ensemble_result(("tiny", "short"))
+
+
+def test_make_evaluate_reruns_the_four_families_and_names_pick_other_rows():
+    """`make evaluate` must finish in hours, not a day: by default it reruns the four families, each with its own
+    training module; other rows by name, or all of them."""
+    (args,) = common.parse_args(evaluate.EvaluateArguments, argv=[])
+    assert evaluate.rows_to_run(args.models) == ["whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp"]
+    assert [evaluate.FAMILIES[row][0] for row in args.models] == ["train.whisper_head", "train.linear_probe", "train.resnet", "train.classic"]
+    assert evaluate.rows_to_run(["all"]) == list(evaluate.FAMILIES) and "resnet18-seed4" in evaluate.FAMILIES
+    assert evaluate.rows_to_run(["whisper-head-bf16"]) == ["whisper-head-bf16"]
+    assert evaluate.cv_arguments("whisper-head-bf16") == ["--cv", "--no_final", "--states_dtype", "bfloat16", "--name", "whisper-head-bf16"]
+    with pytest.raises(SystemExit, match="Unknown model family whisper-large; choose from whisper-head, "):
+        evaluate.rows_to_run(["whisper-large"])
