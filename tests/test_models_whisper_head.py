@@ -164,7 +164,7 @@ def test_states_of_each_encoder_dtype_are_cached_apart(trained, tmp_path, monkey
 
 def test_training_reads_float32_states_whatever_the_cpu_or_setting(monkeypatch):
     """The report and the shipped head come out the same on any machine: training encodes in float32 unless told
-    otherwise, even where the app would use bfloat16 (native on this CPU) or SER_ENCODER_DTYPE says int8."""
+    otherwise, even where the app would use bfloat16 (CPUs that run it natively) or SER_ENCODER_DTYPE says int8."""
     import torch
 
     from train import common
