@@ -75,6 +75,7 @@ CV_ARGS = {
     "whisper-head-int8": ["--states_dtype", "int8"],
     "resnet18-short-crops": SHORT_CROPS,
     "resnet18-early-stopping": [*SHORT_CROPS, "--val_speakers", "2"],
+    # 2 threads (the other ResNet rows: 1) to fit a session; so its train time does not compare with theirs
     "resnet18-ravdess-only": ["--corpora", "ravdess", "--threads", "2"],
     "resnet18-epochs30": ["--epochs", "30"],
     "resnet18-mean-pooling": ["--pooling", "mean", "--epochs", "30"],
