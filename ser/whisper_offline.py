@@ -401,9 +401,10 @@ def fast_dtype(choice: str | None = None) -> torch.dtype:
     """bfloat16 where oneDNN runs it natively (AVX512-BF16/AMX CPUs: ~2x faster than float32, states within a few
     percent, see tests/test_whisper_offline.py), else float32 (emulated bfloat16 would be slower); `choice` ("auto",
     "float32", "bfloat16" or "int8", default `SER_ENCODER_DTYPE`) overrides it. The app's default model encodes in
-    this dtype; training reads float32 states unless `--states_dtype` says otherwise. "int8" (`torch.qint8`) quantises the Linear layers' weights and, per batch, their
-    inputs (`quantize_int8`): ~1.4x faster than float32 on a CPU without bfloat16 (reports/bench.md), at a cost in
-    the states' precision. An unknown choice is logged and treated as "auto"."""
+    this dtype; training reads float32 states unless `--states_dtype` says otherwise. "int8" (`torch.qint8`)
+    quantises the Linear layers' weights and, per batch, their inputs (`quantize_int8`): ~1.4x faster than float32 on
+    a CPU without bfloat16 (reports/bench.md), at a cost in the states' precision. An unknown choice is logged and
+    treated as "auto"."""
     choice = choice or settings.encoder_dtype()
     if choice in ("float32", "bfloat16"):
         return getattr(torch, choice)
