@@ -38,6 +38,7 @@ FAMILIES = {
     "whisper-linear-probe-bf16": ("train.linear_probe", "the linear probe on bfloat16 encoder states: the floor whisper-head-bf16 had to beat"),
     "whisper-head-int8": ("train.whisper_head", "the default model's recipe trained and tested on int8 encoder states (quantised Linear layers, SER_ENCODER_DTYPE=int8)"),
     "resnet18-ravdess-only": ("train.resnet", "ablation: the ResNet18 recipe trained on RAVDESS alone, without the TESS clips (whose neutral clips have no calm counterpart)"),
+    "resnet18-epochs30-distilled": ("train.resnet", "the resnet18-epochs30 recipe distilled from the Whisper head: each RAVDESS clip's target is half its label, half the probabilities of a Whisper head that never heard its speaker (train/distill.py)"),
     "resnet18-epochs30": ("train.resnet", "ablation: the ResNet18 recipe with 30 instead of 45 epochs (the one-cycle schedule shortened to match; the default until 2026-11-30)"),
     "resnet18-speed": ("train.resnet", "ablation: the resnet18-epochs30 recipe, each epoch drawing every RAVDESS clip at its own speed or at 0.9x or 1.1x"),
     "resnet18-mean-pooling": ("train.resnet", "ablation: the resnet18-epochs30 recipe with ResNet18's global average pooling only (the default until 2026-11-29)"),
@@ -78,6 +79,9 @@ CV_ARGS = {
     # 2 threads (the other ResNet rows: 1) to fit a session; so its train time does not compare with theirs
     "resnet18-ravdess-only": ["--corpora", "ravdess", "--threads", "2"],
     "resnet18-epochs30": ["--epochs", "30"],
+    # 30 epochs and 2 threads to fit a session (its train time does not compare with the 1-thread rows); compare it with
+    # the resnet18-epochs30 seeds
+    "resnet18-epochs30-distilled": ["--epochs", "30", "--distill", "0.5", "--threads", "2"],
     "resnet18-mean-pooling": ["--pooling", "mean", "--epochs", "30"],
     "resnet18-speed": ["--augment", "speed0.9", "speed1.1", "--epochs", "30"],
 }

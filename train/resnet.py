@@ -3,6 +3,7 @@
     python -m train.resnet --cv                 # 6-fold actor-disjoint CV, then the final fit on all clips
     python -m train.resnet --cv --no_final      # CV only -> reports/cv/resnet18.json
     python -m train.resnet --cv --no_final --augment speed0.9 speed1.1 --epochs 30 --name resnet18-speed  # with speed copies
+    python -m train.resnet --cv --no_final --distill 0.5     # targets half label, half Whisper head (train/distill.py)
 
 Log-mels of every clip are computed once per run and kept in RAM; training sees random crops of `crop_seconds`
 with SpecAugment masks, evaluation the whole clip.
@@ -30,6 +31,7 @@ from ser.models.base import LICENSE, softmax
 from ser.models.resnet import LAYERS, LAYOUT, POOLINGS, ResNetModel, clip_log_mel
 from train import common
 from train.augment import AUGMENTATIONS, NO_COPIES, chosen_copies
+from train.distill import WhisperTeacher
 
 NAME = "resnet18"
 MAIN_CORPUS = "ravdess"  # the corpus the model is tested on; the others are drawn only partly each epoch
@@ -59,6 +61,9 @@ class ResNetArgs:
         "help": "copies of every RAVDESS training clip, one of which (or the clip itself) is drawn each epoch: "
                 "speed0.9, speed1.1, noise, telephone, or none"})
     mixup: float = field(default=0.4, metadata={"help": "mixup's Beta(a, a) parameter (Zhang et al. 2018); 0 = off"})
+    distill: float = field(default=0.0, metadata={
+        "help": "weight of the Whisper head's cross-fitted probabilities in each RAVDESS clip's training target "
+                "(knowledge distillation, train/distill.py; 0 = the label alone)"})
     extra_fraction: float = field(default=0.25, metadata={"help": "share of the non-RAVDESS (TESS) clips drawn afresh each epoch"})
     freq_masks: int = 2
     freq_mask_bins: int = 8
@@ -130,10 +135,20 @@ def validation_uar(model: ResNetModel, mels: list[np.ndarray], y: np.ndarray) ->
     return compute_metrics(y, pred, EMOTIONS)["uar"]
 
 
+def training_targets(train: list[Record], soft: np.ndarray | None, weight: float) -> torch.Tensor:
+    """Class indices, or with a teacher's `soft` probabilities the blend (1 - weight) * one-hot + weight * soft."""
+    y = torch.tensor([EMOTIONS.index(r.emotion) for r in train])
+    if soft is None or weight == 0:
+        return y
+    return ((1 - weight) * nn.functional.one_hot(y, len(EMOTIONS)) + weight * torch.from_numpy(soft)).float()
+
+
 def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], val_mels: list[np.ndarray], args: ResNetArgs,
-        seed: int, name: str = NAME, log=print, train_copies: list[list[np.ndarray]] | None = None) -> ResNetModel:
+        seed: int, name: str = NAME, log=print, train_copies: list[list[np.ndarray]] | None = None,
+        soft_targets: np.ndarray | None = None) -> ResNetModel:
     """Train from scratch; `train_copies` holds each training clip's augmented log-mels (or none), and each epoch
-    draws the clip or one of its copies. With validation clips, keep the epoch with the best validation UAR once the
+    draws the clip or one of its copies; `soft_targets` (a teacher's probabilities per clip) blend into the labels
+    with weight `args.distill`. With validation clips, keep the epoch with the best validation UAR once the
     learning rate has decayed (`select_after`), and stop after `patience` epochs without improvement (early stopping)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -158,6 +173,7 @@ def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], va
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps)
     drawn = np.where(main, 1.0, n_extra / max(len(extra_idx), 1))
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(y, drawn, len(EMOTIONS)), label_smoothing=args.label_smoothing)
+    targets = training_targets(train, soft_targets, args.distill)
     versions = [[((m - mean) / std).astype(np.float32) for m in [mel, *copies]]
                 for mel, copies in zip(train_mels, train_copies or [[] for _ in train_mels])]
     # a clip without copies draws nothing, so runs without augmentation keep the random stream of earlier reports
@@ -170,7 +186,7 @@ def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], va
         for step in tqdm(range(steps), desc=f"epoch {epoch + 1}", mininterval=60, leave=False):
             batch = order[step * args.batch_size:(step + 1) * args.batch_size]
             x = torch.from_numpy(np.stack([random_crop(draw(i), frames, rng) for i in batch]))[:, None]
-            x, target = spec_augment(x, args, rng), torch.from_numpy(y[batch])
+            x, target = spec_augment(x, args, rng), targets[torch.from_numpy(batch)]
             if args.mixup > 0:  # train on blends of two clips, scored against both labels in proportion
                 lam, other = float(rng.beta(args.mixup, args.mixup)), torch.from_numpy(rng.permutation(len(batch)))
                 logits = net(lam * x + (1 - lam) * x[other])
@@ -228,8 +244,12 @@ def main(argv: list[str] | None = None) -> None:
     copies_of = {r.path: [copy_mels[a][i] for a in args.augment] for i, r in enumerate(augmented)}
     copies = lambda recs: [copies_of.get(r.path, []) for r in recs]  # noqa: E731
 
+    teacher = WhisperTeacher(records) if args.distill else None
+    soft = lambda recs: teacher.soft_targets(recs) if teacher else None  # noqa: E731
+
     def fit_fold(train: list[Record], val: list[Record]) -> ResNetModel:
-        return fit(train, pick(train), val, pick(val), args, common_args.seed, common_args.name, train_copies=copies(train))
+        return fit(train, pick(train), val, pick(val), args, common_args.seed, common_args.name, train_copies=copies(train),
+                   soft_targets=soft(train))
 
     def predict(model: ResNetModel, recs: list[Record]) -> np.ndarray:
         return softmax(model.logits_from_mels(pick(recs)))
@@ -246,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     train_idx, val_idx = validation_split(records, np.arange(len(records)), n_speakers=args.final_val_speakers, seed=common_args.seed)
     train, val = [records[i] for i in train_idx], [records[i] for i in val_idx]
     tick = time.perf_counter()
-    model = fit(train, pick(train), val, pick(val), args, common_args.seed, common_args.name, train_copies=copies(train))
+    model = fit(train, pick(train), val, pick(val), args, common_args.seed, common_args.name, train_copies=copies(train),
+                soft_targets=soft(train))
     seconds = time.perf_counter() - tick
     check = val or [train[i] for i in np.random.default_rng(common_args.seed).choice(len(train), min(400, len(train)), replace=False)]
     half = args.half_weights and use_half_weights(model, pick(check))
@@ -267,13 +288,16 @@ def main(argv: list[str] | None = None) -> None:
                         f"and a fresh {args.extra_fraction:.0%} of the TESS clips"
                         + (f"; each RAVDESS clip is drawn as itself or one of its {', '.join(args.augment)} copies" if args.augment else "")
                         + (f"; mixup of clip pairs (Beta({args.mixup:g}, {args.mixup:g}) weights)" if args.mixup else ""),
+        **({"distillation": f"each RAVDESS clip's target is {1 - args.distill:g} x its label + {args.distill:g} x the emotion "
+                            "probabilities of a Whisper-base head (train/distill.py) that never heard its speaker; the Whisper "
+                            "encoder is used in training only"} if args.distill else {}),
         "early stopping (CV folds)": (f"{args.val_speakers} RAVDESS actors of the training fold held out; the best validation-UAR "
                                       f"epoch from {args.select_after:.0%} of the schedule on is kept, patience {args.patience}"
                                       if args.val_speakers else "none: each fold trains the whole schedule and keeps the last "
                                       "epoch, like the final fit (`--val_speakers 2` turns early stopping on)"),
         "final fit": (f"all clips, last epoch ({model.config['training']['best_epoch']})" if not val else
                       f"{args.final_val_speakers} RAVDESS actors held out to pick the epoch ({model.config['training']['best_epoch']})"),
-        "training time": f"{seconds / 60:.0f} min wall time with one CPU thread (final fit)",
+        "training time": f"{seconds / 60:.0f} min wall time with {args.threads} CPU thread{'s' if args.threads > 1 else ''} (final fit)",
         "weights": f"{model.config['weights_dtype']} safetensors",
     }
     model.config["training"].update({**data, "seed": common_args.seed, "train_time_s": round(seconds, 1), **vars(args)})
