@@ -60,6 +60,12 @@ def test_soft_targets_come_from_heads_that_never_heard_the_speaker(records, teac
     assert not np.allclose(moved[~own & ~tess], targets[~own & ~tess], atol=0.3)
 
 
+def test_distillation_without_every_emotion_outside_an_actor_group_is_a_clear_error(records, teacher):
+    only_in_first_group = [r for r in records if not (r.emotion == "calm" and int(r.speaker[-2:]) not in (1, 2))]
+    with pytest.raises(ValueError, match="distillation needs every emotion"):
+        teacher.soft_targets(only_in_first_group)
+
+
 def test_resnet_trains_on_the_blend_of_labels_and_soft_targets(records, teacher):
     ravdess = [r for r in records if r.corpus == "ravdess"]
     soft = teacher.soft_targets(ravdess)

@@ -25,14 +25,13 @@ class WhisperTeacher:
     """Pooled Whisper-base states of every clip (and of the head's training copies), computed or read from the cache once."""
 
     def __init__(self, records: list[Record], args: HeadArguments | None = None, log=print):
-        self.args = args or HeadArguments()
+        self.args, self.log = args or HeadArguments(), log
         tick = time.perf_counter()
         self.original = feature_table(records, quantiles=self.args.quantiles, dtype=self.args.dtype)
         ravdess = [r for r in records if r.corpus == "ravdess"]
         self.copies = [feature_table(ravdess, name, quantiles=self.args.quantiles, dtype=self.args.dtype)
                        for name in chosen_copies(self.args.augment)]
         log(f"teacher: pooled Whisper states of {len(records)} clips (+{len(self.copies)} copies) in {time.perf_counter() - tick:.0f} s")
-        self.log = log
 
     def _rows(self, records: list[Record]) -> tuple[np.ndarray, np.ndarray]:
         rows = [(self.original[r.path][0], r) for r in records]
@@ -55,6 +54,9 @@ class WhisperTeacher:
             x, y = self._rows([train[i] for i in fit_idx])
             scaler = StandardScaler().fit(x)
             head.fit(scaler.transform(x), y)
+            if len(head.classes_) != len(EMOTIONS):
+                raise ValueError("distillation needs every emotion in the training clips outside each RAVDESS actor group "
+                                 "(calm comes only from RAVDESS): train on more RAVDESS actors, or without --distill")
             scored = np.stack([self.original[train[i].path][0] for i in score_idx])
             targets[score_idx] = head.predict_proba(scaler.transform(scored))
         ravdess = np.array([r.corpus == "ravdess" for r in train])
