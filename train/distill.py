@@ -46,7 +46,7 @@ class WhisperTeacher:
         tick = time.perf_counter()
         targets = np.eye(len(EMOTIONS))[[EMOTIONS.index(r.emotion) for r in train]]
         # warm start: each group's head starts from the previous one's weights (the fitting data differ by one group),
-        # which makes the later fits several times faster
+        # so the later fits need fewer iterations
         head = LogisticRegression(C=self.args.c, max_iter=3000, warm_start=True)
         for fit_idx, score_idx in actor_folds(train):
             if len(score_idx) == 0:  # the CV's own test actors are not in `train`
@@ -60,6 +60,9 @@ class WhisperTeacher:
             scored = np.stack([self.original[train[i].path][0] for i in score_idx])
             targets[score_idx] = head.predict_proba(scaler.transform(scored))
         ravdess = np.array([r.corpus == "ravdess" for r in train])
+        if not ravdess.any():
+            self.log("teacher: no RAVDESS clips to distil; every target is its label")
+            return targets
         right = targets[ravdess].argmax(axis=1) == np.array([EMOTIONS.index(r.emotion) for r in train])[ravdess]
         self.log(f"teacher: soft targets for {ravdess.sum()} RAVDESS clips in {time.perf_counter() - tick:.0f} s "
                  f"({right.mean():.1%} of them have the true emotion on top)")
