@@ -18,7 +18,7 @@ import numpy as np
 from ser.corpora import Record, actor_folds
 from ser.labels import EMOTIONS
 from train.augment import chosen_copies
-from train.whisper_head import HeadArguments, feature_table
+from train.whisper_head import HeadArguments, feature_table, training_rows
 
 
 class WhisperTeacher:
@@ -34,9 +34,8 @@ class WhisperTeacher:
         log(f"teacher: pooled Whisper states of {len(records)} clips (+{len(self.copies)} copies) in {time.perf_counter() - tick:.0f} s")
 
     def _rows(self, records: list[Record]) -> tuple[np.ndarray, np.ndarray]:
-        rows = [(self.original[r.path][0], r) for r in records]
-        rows += [(copies[r.path][0], r) for copies in self.copies for r in records if r.path in copies]
-        return np.stack([vector for vector, _ in rows]), np.array([EMOTIONS.index(r.emotion) for _, r in rows])
+        rows = training_rows(self.original, self.copies, records)
+        return np.stack([vector for (vector, _), _ in rows]), np.array([EMOTIONS.index(r.emotion) for _, r in rows])
 
     def soft_targets(self, train: list[Record]) -> np.ndarray:
         """[len(train), 8] emotion probabilities: cross-fitted Whisper-head outputs for RAVDESS clips, one-hot for the rest."""
@@ -47,6 +46,7 @@ class WhisperTeacher:
         targets = np.eye(len(EMOTIONS))[[EMOTIONS.index(r.emotion) for r in train]]
         # warm start: each group's head starts from the previous one's weights (the fitting data differ by one group),
         # so the later fits need fewer iterations
+        # emotion only, and warm-started, so not train.whisper_head.fit_head (which also fits gender and builds the model)
         head = LogisticRegression(C=self.args.c, max_iter=3000, warm_start=True)
         for fit_idx, score_idx in actor_folds(train):
             if len(score_idx) == 0:  # the CV's own test actors are not in `train`

@@ -121,6 +121,12 @@ def feature_table(records: list[Record], augment: str = "", finetune_layers: int
             for r, s in zip(records, cached_states(records, augment, dtype))}
 
 
+def training_rows(original: dict[str, tuple], copies: list[dict[str, tuple]], train: list[Record]) -> list[tuple[tuple, Record]]:
+    """(`feature_table` entry, record) per training row: every clip, then each of its copies that exists (RAVDESS only)."""
+    rows = [(original[r.path], r) for r in train]
+    return rows + [(table[r.path], r) for table in copies for r in train if r.path in table]
+
+
 def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids) -> WhisperHead:
     """Standardise, fit logistic regressions for emotion and gender, and copy them into a `WhisperHead`."""
     from sklearn.linear_model import LogisticRegression
@@ -200,8 +206,7 @@ def main(argv: list[str] | None = None) -> None:
               "finetuned_layers": args.finetune_layers}  # the model adds the head's pooling_quantiles
 
     def fit(train: list[Record], _val: list[Record]) -> WhisperHeadModel:
-        rows = [(original[r.path], r) for r in train]
-        rows += [(copies[r.path], r) for copies in perturbed.values() for r in train if r.path in copies]
+        rows = training_rows(original, list(perturbed.values()), train)
         vectors = np.stack([vector for (vector, _), _ in rows])
         emotion_ids, gender_ids = [L.EMOTIONS.index(r.emotion) for _, r in rows], [L.GENDERS.index(r.gender) for _, r in rows]
         if args.finetune_layers:
