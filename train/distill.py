@@ -43,10 +43,10 @@ class WhisperTeacher:
         from sklearn.preprocessing import StandardScaler
 
         tick = time.perf_counter()
-        targets = np.eye(len(EMOTIONS))[[EMOTIONS.index(r.emotion) for r in train]]
-        # warm start: each group's head starts from the previous one's weights (the fitting data differ by one group),
-        # so the later fits need fewer iterations
-        # emotion only, and warm-started, so not train.whisper_head.fit_head (which also fits gender and builds the model)
+        labels = np.array([EMOTIONS.index(r.emotion) for r in train])
+        targets = np.eye(len(EMOTIONS))[labels]
+        # not train.whisper_head.fit_head (which also fits gender and builds a model): emotion only, and warm-started,
+        # each group's head starting from the previous one's weights (their fitting data differ by one actor group)
         head = LogisticRegression(C=self.args.c, max_iter=3000, warm_start=True)
         for fit_idx, score_idx in actor_folds(train):
             if len(score_idx) == 0:  # the CV's own test actors are not in `train`
@@ -63,7 +63,7 @@ class WhisperTeacher:
         if not ravdess.any():
             self.log("teacher: no RAVDESS clips to distil; every target is its label")
             return targets
-        right = targets[ravdess].argmax(axis=1) == np.array([EMOTIONS.index(r.emotion) for r in train])[ravdess]
+        right = targets[ravdess].argmax(axis=1) == labels[ravdess]
         self.log(f"teacher: soft targets for {ravdess.sum()} RAVDESS clips in {time.perf_counter() - tick:.0f} s "
                  f"({right.mean():.1%} of them have the true emotion on top)")
         return targets

@@ -3,7 +3,7 @@
     python -m train.resnet --cv                 # 6-fold actor-disjoint CV, then the final fit on all clips
     python -m train.resnet --cv --no_final      # CV only -> reports/cv/resnet18.json
     python -m train.resnet --cv --no_final --augment speed0.9 speed1.1 --epochs 30 --name resnet18-speed  # with speed copies
-    python -m train.resnet --cv --no_final --distill 0.5     # targets half label, half Whisper head (train/distill.py)
+    python -m train.resnet --cv --no_final --distill 0.8     # targets 20% label, 80% Whisper head (train/distill.py)
 
 Log-mels of every clip are computed once per run and kept in RAM; training sees random crops of `crop_seconds`
 with SpecAugment masks, evaluation the whole clip.
