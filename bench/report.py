@@ -141,7 +141,7 @@ def markdown(report: dict) -> str:
     runs = _get(report, "latency", report.get("default_model"), "clips", "4s", "runs") or "-"
     lines = [
         "## Performance", "",
-        f"Measured by `make bench` on {m.get('processor', '?')} with {m.get('cpu_count', '?')} cores, torch {m.get('torch', '?')}, "
+        f"Measured by `make bench` on {m.get('processor', '?')} ({m.get('cpu_model', 'CPU model not recorded')}) with {m.get('cpu_count', '?')} cores, torch {m.get('torch', '?')}, "
         f"Whisper encoder in {m.get('whisper_encoder_dtype', '?')}, "
         f"{report.get('generated', '')[:10]}; load average {report.get('load_average_before', ['?'])[0]} at the start "
         f"(figures from a busy machine are pessimistic). Full numbers: `reports/bench.json`."

@@ -53,6 +53,19 @@ def compute_metrics(y_true, y_pred, labels: list[str]) -> dict:
     return scores_from_confusion(confusion_matrix(y_true, y_pred, len(labels)), list(labels))
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows. Latency differs several-fold between
+    the CPUs one "2-core x86_64" machine can land on, so a speed report says which one it ran on."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_info() -> dict:
     import os
 
@@ -62,7 +75,7 @@ def machine_info() -> dict:
 
     return {
         "python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         # the default model's speed and its states depend on it: bfloat16 only where the CPU runs it natively
         "whisper_encoder_dtype": precision_name(fast_dtype()),
     }

@@ -91,7 +91,7 @@ def test_report_round_trip(tmp_path, monkeypatch):
     report = metrics.read_report("toy.json")
     assert report["models"]["toy"] == scores
     assert report["command"] == "pytest" and report["generated"].endswith("Z")
-    assert {"python", "platform", "cpu_count", "torch"} <= set(report["machine"])
+    assert {"python", "platform", "cpu_model", "cpu_count", "torch"} <= set(report["machine"])
     assert metrics.model_scores("toy", name="toy.json") == scores
     assert metrics.model_scores("other", name="toy.json") is None
     path.write_text("{not json")
