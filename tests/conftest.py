@@ -1,4 +1,4 @@
-"""Shared fixtures: the real corpora folder, and helpers that write generated audio files for the tests."""
+"""Shared fixtures: the real corpora folder, the app in a subprocess (one for the session), and helpers that write generated audio files for the tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from bench.load import running_app
 from ser import settings
 
 @pytest.fixture(scope="session")
@@ -78,8 +79,13 @@ def write_bytes(tmp_path) -> Callable[[str, bytes], Path]:
 def app_server(tmp_path_factory):
     """`python app.py` with the default model on a free loopback port, its own GRADIO_TEMP_DIR, offline, and a 12-MB
     upload cap (so a file over the cap is cheap to make); one per session, shared by the suites that talk to the app.
-    Yields `bench.load.AppServer` (url, temp_dir, log_path, env, alive(), rss_bytes())."""
-    from bench.load import running_app
-
+    Yields `bench.load.AppServer` (url, temp_dir, log_path, env, alive(), rss_bytes()). Nothing any suite sent it may
+    leave a traceback in its log."""
     with running_app(tmp_path_factory.mktemp("app-server"), SER_MAX_UPLOAD_MB="12") as server:
         yield server
+    assert "Traceback" not in server.log_tail(10**7), f"the server logged a traceback:\n{server.log_tail()}"
+
+
+@pytest.fixture(scope="session")
+def app_url(app_server) -> str:
+    return app_server.url

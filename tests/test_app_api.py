@@ -8,19 +8,13 @@ download size cap, never looked up as a folder.
 from __future__ import annotations
 
 import html
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from safetensors.numpy import save_file
@@ -35,48 +29,11 @@ from tests.hub_server import HubServer
 
 CLIP = "ravdess/Actor_03/03-01-05-02-01-01-03.flac"  # any real clip: this test checks the shape of the answer, not its label
 LONG_PARTS = [f"ravdess/Actor_10/03-01-0{e}-02-02-01-10.flac" for e in (3, 4, 5, 6)]  # ~15 s: the timeline path
-READY_TIMEOUT_S = 180
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """`python app.py` on a free loopback port; yields its URL once it answers, stops it afterwards."""
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = tmp_path_factory.mktemp("app") / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=settings.PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the app exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the app did not answer within {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture(scope="module")
 def client(app_url):
-    return Client(app_url, verbose=False, analytics_enabled=False, download_files=False)
+    return new_client(app_url)
 
 
 @pytest.fixture(scope="module")

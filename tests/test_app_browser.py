@@ -6,14 +6,9 @@ screenshots each tab to test-output/screenshots/.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import soundfile as sf
@@ -34,15 +29,8 @@ MIC_CLIP = "ravdess/Actor_08/03-01-03-02-01-01-08.flac"  # played by the fake mi
 MIC_RATE = 48000  # what a real microphone delivers
 RECORD_S = 3.5
 SCREENSHOTS = settings.PROJECT_ROOT / "test-output" / "screenshots"
-READY_TIMEOUT_S = 180
 ANALYSE_TIMEOUT_MS = 120_000
 FEATURE_PLOTS = ("bars", "waveform", "spectrogram", "mel", "mfcc")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def corpus_clip(name: str) -> Path:
@@ -50,37 +38,6 @@ def corpus_clip(name: str) -> Path:
     if not path.exists():
         pytest.fail(f"{path} is missing: the tests need the shared corpora (set SER_DATA_DIR)")
     return path
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """`python app.py` on a free loopback port; yields its URL once it answers, stops it afterwards."""
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = tmp_path_factory.mktemp("app") / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=settings.PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the app exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the app did not answer within {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    assert "Traceback" not in log.read_text(), f"the server logged a traceback:\n{log.read_text()[-3000:]}"
 
 
 @pytest.fixture(scope="module")
