@@ -2,26 +2,23 @@
 
     python -m bench.app            # -> reports/bench_app.json
 
-Starts `python app.py` on a free loopback port (like a user would), then talks to it only through gradio_client.
+Starts `python app.py` on a free loopback port (like a user would; `bench.load.running_app`), then talks to it only
+through gradio_client.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
-import psutil
 import soundfile as sf
 
+from bench.load import new_client, running_app
 from ser import settings
 from ser.audio import SAMPLE_RATE, load_audio, pad_or_trim
 from ser.metrics import write_report
@@ -31,36 +28,8 @@ CLIP_S = 4.0
 TIMED_REQUESTS = 20
 WARM_UP_REQUESTS = 3  # first calls pay for lazy imports and caches; a user's first click after warm-up does not
 RSS_AFTER_REQUESTS = 50
-READY_TIMEOUT_S = 300
 TARGETS = {"analysis_ms_median": 300, "ready_s": 15, "rss_mb": 1500}
 STATUS_TIME = re.compile(r"analysed in ([0-9.]+) (ms|s)\b")  # the app's status line: server time of one analysis
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_app(log_path: Path) -> tuple[subprocess.Popen, str, float]:
-    """Start the app; return the process, its URL and the seconds until it answered HTTP."""
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    url = f"http://127.0.0.1:{port}/"
-    start = time.monotonic()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=settings.PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    while time.monotonic() - start < READY_TIMEOUT_S:
-        if proc.poll() is not None:
-            raise SystemExit(f"the app exited with code {proc.returncode}; see {log_path}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return proc, url, time.monotonic() - start
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"the app did not answer within {READY_TIMEOUT_S} s; see {log_path}")
 
 
 def four_second_clip(folder: Path) -> Path:
@@ -90,15 +59,13 @@ def summary_ms(values: list[float]) -> dict:
 
 
 def run(timed: int, total: int) -> dict:
-    from gradio_client import Client
-
     model = settings.default_model()
     with tempfile.TemporaryDirectory() as tmp:
         clip = four_second_clip(Path(tmp))
-        proc, url, ready_s = start_app(Path(tmp) / "server.log")
-        try:
-            server = psutil.Process(proc.pid)
-            client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+        start = time.monotonic()
+        with running_app(Path(tmp) / "app") as server:
+            ready_s = time.monotonic() - start
+            client = new_client(server.url)
             start = time.perf_counter()
             analyse_once(client, clip)  # the first request waits for the model if warm-up has not finished
             first_request_s = time.perf_counter() - start
@@ -107,13 +74,7 @@ def run(timed: int, total: int) -> dict:
             timings = [analyse_once(client, clip) for _ in range(timed)]
             for _ in range(max(0, total - timed - WARM_UP_REQUESTS)):
                 analyse_once(client, clip)
-            rss_mb = sum(p.memory_info().rss for p in [server, *server.children(recursive=True)]) / 1e6
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            rss_mb = server.rss_bytes() / 1e6
     analysis = summary_ms([t[0] for t in timings])
     result = {
         "model": model,

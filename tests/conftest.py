@@ -1,4 +1,5 @@
-"""Shared fixtures: the real corpora folder, the app in a subprocess (one for the session), and helpers that write generated audio files for the tests."""
+"""Shared fixtures: the real corpora folder, the app in a subprocess (one for the session), and helpers that write
+generated audio files for the tests."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def app_server(tmp_path_factory):
     leave a traceback in its log."""
     with running_app(tmp_path_factory.mktemp("app-server"), SER_MAX_UPLOAD_MB="12") as server:
         yield server
-    assert "Traceback" not in server.log_tail(10**7), f"the server logged a traceback:\n{server.log_tail()}"
+    assert "Traceback" not in server.log_text(), f"the server logged a traceback:\n{server.log_tail()}"
 
 
 @pytest.fixture(scope="session")
