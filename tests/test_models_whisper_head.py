@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ser import labels as L
-from ser.audio import load_audio
+from ser.audio import SAMPLE_RATE, load_audio
 from ser.corpora import scan_corpus
 from ser.models import load_dir, local_models
 from ser.models.whisper_head import ENCODER_LAYERS, WhisperHeadModel, n_features, pooled_statistics
@@ -254,7 +254,8 @@ def test_default_model_on_an_int8_encoder_still_labels_real_clips(monkeypatch):
 
 def test_training_copies_are_what_their_names_say():
     """The augmented copies the default model is trained on: noise at the stated SNR (the same noise every run),
-    a telephone band without energy above 4 kHz, and speed copies of the right length."""
+    a telephone band without energy above 4 kHz, speed copies of the right length, and pitch copies of the same length
+    whose tone is 2 semitones lower or higher."""
     from ser.features import fft_frequencies, power_spectrogram
     from train.augment import AUGMENTATIONS, add_noise
 
@@ -268,6 +269,13 @@ def test_training_copies_are_what_their_names_say():
     before, after = power_spectrogram(wave)[high].sum(), power_spectrogram(AUGMENTATIONS["telephone"](wave))[high].sum()
     assert after < 1e-3 * before
     assert abs(AUGMENTATIONS["speed1.1"](wave).size - wave.size / 1.1) <= 2
+    tone = (0.3 * np.sin(2 * np.pi * 220.0 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32)  # 1 s of A3
+    for name, semitones in (("pitch-2", -2), ("pitch+2", 2)):
+        shifted = AUGMENTATIONS[name](tone)
+        assert shifted.size == tone.size  # same tempo
+        spectrum = np.abs(np.fft.rfft(shifted[SAMPLE_RATE // 4 : 3 * SAMPLE_RATE // 4]))  # the middle, away from edge effects
+        peak = np.fft.rfftfreq(SAMPLE_RATE // 2, 1 / SAMPLE_RATE)[spectrum.argmax()]
+        assert abs(peak - 220.0 * 2 ** (semitones / 12)) < 4.0, (name, peak)
 
 
 @pytest.fixture(scope="module")

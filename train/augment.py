@@ -1,4 +1,4 @@
-"""Augmented copies of training clips, shared by the training scripts: other speeds, white noise, telephone band.
+"""Augmented copies of training clips, shared by the training scripts: other speeds or pitches, white noise, telephone band.
 
 Every copy is a pure function of the clip's samples (noise is seeded by them), so a copy is the same in every run and
 every fold, and the Whisper head can cache the encoder states of each copy on disk.
@@ -21,6 +21,14 @@ def speed_perturb(wave: np.ndarray, factor: float) -> np.ndarray:
     import soxr
 
     return wave if factor == 1.0 else soxr.resample(wave, SAMPLE_RATE * factor, SAMPLE_RATE, quality="HQ").astype(np.float32)
+
+
+def pitch_shift(wave: np.ndarray, semitones: float) -> np.ndarray:
+    """Raise (or lower) the voice by `semitones` at the same tempo: another speaker's pitch without speed's faster
+    speech (librosa's phase vocoder + resampling)."""
+    import librosa
+
+    return librosa.effects.pitch_shift(wave, sr=SAMPLE_RATE, n_steps=semitones).astype(np.float32)
 
 
 def _rng(wave: np.ndarray, salt: int) -> np.random.Generator:
@@ -51,6 +59,8 @@ AUGMENTATIONS = {
     "speed1.1": lambda wave: speed_perturb(wave, 1.1),
     "noise": add_noise,
     "telephone": telephone,
+    "pitch-2": lambda wave: pitch_shift(wave, -2.0),
+    "pitch+2": lambda wave: pitch_shift(wave, 2.0),
     NOISY_TEST: lambda wave: add_noise(wave, 20.0, salt=1),  # the robustness check's test copies (another draw)
 }
 TRAINING_COPIES = [name for name in AUGMENTATIONS if name != NOISY_TEST]

@@ -37,6 +37,7 @@ FAMILIES = {
     "whisper-head-bf16": ("train.whisper_head", "the default model's recipe trained and tested on bfloat16 encoder states (the shipped head until 2026-11-30; computed on a CPU with native bfloat16)"),
     "whisper-linear-probe-bf16": ("train.linear_probe", "the linear probe on bfloat16 encoder states: the floor whisper-head-bf16 had to beat"),
     "whisper-head-int8": ("train.whisper_head", "the default model's recipe trained and tested on int8 encoder states (quantised Linear layers, SER_ENCODER_DTYPE=int8)"),
+    "whisper-head-pitch": ("train.whisper_head", "the default model's recipe with two more copies of every RAVDESS training clip: its voice 2 semitones lower and 2 higher, at the same tempo"),
     "resnet18-ravdess-only": ("train.resnet", "ablation: the ResNet18 recipe trained on RAVDESS alone, without the TESS clips (whose neutral clips have no calm counterpart)"),
     "resnet18-epochs30-distilled": ("train.resnet", "the resnet18-epochs30 recipe distilled from the Whisper head: each RAVDESS clip's target is half its label, half the probabilities of a Whisper head that never heard its speaker (train/distill.py)"),
     "resnet18-epochs30-distilled0.8": ("train.resnet", "the resnet18-epochs30-distilled recipe with more weight on the teacher: each RAVDESS clip's target is 20% its label, 80% the Whisper head's probabilities"),
@@ -76,6 +77,7 @@ CV_ARGS = {
     "whisper-head-bf16": ["--states_dtype", "bfloat16"],
     "whisper-linear-probe-bf16": ["--states_dtype", "bfloat16"],
     "whisper-head-int8": ["--states_dtype", "int8"],
+    "whisper-head-pitch": ["--augment", "speed0.9", "speed1.1", "noise", "telephone", "pitch-2", "pitch+2"],
     "resnet18-short-crops": SHORT_CROPS,
     "resnet18-early-stopping": [*SHORT_CROPS, "--val_speakers", "2"],
     # 2 threads (the other ResNet rows: 1) to fit a session; so its train time does not compare with theirs

@@ -58,7 +58,8 @@ class HeadArguments(StatesArguments):
 
     c: float = field(default=0.02, metadata={"help": "inverse L2 strength of the logistic regression"})
     augment: list[str] = field(default_factory=lambda: ["speed0.9", "speed1.1", "noise", "telephone"],
-                               metadata={"help": "extra copies of every RAVDESS training clip: speed0.9, speed1.1, noise, telephone"})
+                               metadata={"help": "extra copies of every RAVDESS training clip: speed0.9, speed1.1, noise, telephone, "
+                                                        "pitch-2, pitch+2 (2 semitones lower, higher; scored worse)"})
     mean_std_only: bool = field(default=False, metadata={"help": f"pool mean and std over time only, not also the quantiles {QUANTILES}"})
     threads: int = 2
     finetune_layers: int = field(default=0, metadata={"help": f"train the top N of the {ENCODER_LAYERS} encoder layers with the "
