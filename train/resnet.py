@@ -30,7 +30,7 @@ from ser.metrics import compute_metrics
 from ser.models.base import LICENSE, softmax
 from ser.models.resnet import LAYERS, LAYOUT, POOLINGS, ResNetModel, clip_log_mel
 from train import common
-from train.augment import AUGMENTATIONS, NO_COPIES, chosen_copies
+from train.augment import AUGMENTATIONS, NO_COPIES, TRAINING_COPIES, chosen_copies
 from train.distill import WhisperTeacher
 
 NAME = "resnet18"
@@ -59,7 +59,7 @@ class ResNetArgs:
     # speed copies, which help the Whisper head, cost the 30-epoch ResNet about a point of UAR over two seeds (rows resnet18-speed*)
     augment: list[str] = field(default_factory=lambda: [NO_COPIES], metadata={
         "help": "copies of every RAVDESS training clip, one of which (or the clip itself) is drawn each epoch: "
-                "speed0.9, speed1.1, noise, telephone, pitch-2, pitch+2, or none"})
+                f"{', '.join(TRAINING_COPIES)}, or {NO_COPIES}"})
     mixup: float = field(default=0.4, metadata={"help": "mixup's Beta(a, a) parameter (Zhang et al. 2018); 0 = off"})
     distill: float = field(default=0.0, metadata={
         "help": "weight of the Whisper head's cross-fitted probabilities in each RAVDESS clip's training target "

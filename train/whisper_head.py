@@ -31,7 +31,7 @@ from ser.metrics import compute_metrics
 from ser.models.base import LICENSE
 from ser.models.whisper_head import ENCODER_LAYERS, QUANTILES, WhisperHead, WhisperHeadModel, hidden_states, n_features, pooled_statistics
 from ser.whisper_offline import fast_dtype, precision_name
-from train.augment import AUGMENTATIONS, NOISY_TEST, chosen_copies
+from train.augment import AUGMENTATIONS, NOISY_TEST, TRAINING_COPIES, chosen_copies
 
 CACHE_VERSION = "v2"  # bump when preprocessing changes, so stale states are not reused (v2: 4 layers, fast dtype)
 
@@ -58,8 +58,8 @@ class HeadArguments(StatesArguments):
 
     c: float = field(default=0.02, metadata={"help": "inverse L2 strength of the logistic regression"})
     augment: list[str] = field(default_factory=lambda: ["speed0.9", "speed1.1", "noise", "telephone"],
-                               metadata={"help": "extra copies of every RAVDESS training clip: speed0.9, speed1.1, noise, telephone, "
-                                                        "pitch-2, pitch+2 (2 semitones lower, higher; scored worse)"})
+                               metadata={"help": f"extra copies of every RAVDESS training clip: {', '.join(TRAINING_COPIES)} "
+                                                         "(pitch copies scored worse: reports/accuracy.md, whisper-head-pitch)"})
     mean_std_only: bool = field(default=False, metadata={"help": f"pool mean and std over time only, not also the quantiles {QUANTILES}"})
     threads: int = 2
     finetune_layers: int = field(default=0, metadata={"help": f"train the top N of the {ENCODER_LAYERS} encoder layers with the "
