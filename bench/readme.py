@@ -1,10 +1,12 @@
-"""Copy the report figures into README.md, so the README never quotes a number no report holds.
+"""Copy the report figures into README.md and docs/experiments.md, so neither quotes a number no report holds.
 
-    python -m bench.readme           # rewrite the generated blocks of README.md from reports/accuracy.md and reports/bench.md
-    python -m bench.readme --check   # exit 1 if README.md is out of date (tests/test_readme.py checks the same)
+    python -m bench.readme           # rewrite their generated blocks from reports/accuracy.md and reports/bench.md
+    python -m bench.readme --check   # exit 1 if either is out of date (tests/test_readme.py checks the same)
 
 A generated block sits between `<!-- generated from reports/NAME.md -->` and `<!-- end generated -->`; the prose around
-it (what the numbers mean, what is missed and why) is written by hand.
+it (what the numbers mean, what is missed and why) is written by hand. `<!-- generated from reports/accuracy.md, shipped
+models -->` holds only the rows of the four families this repository ships (the README's table); without it, the whole
+summary table and the seed spread (docs/experiments.md).
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ import sys
 from pathlib import Path
 
 from ser import settings
-from train.evaluate import SEED_SPREAD_HEADING
+from train.evaluate import MAIN_ROWS, SEED_SPREAD_HEADING
 
 README = settings.PROJECT_ROOT / "README.md"
-BLOCK = re.compile(r"(<!-- generated from reports/(?P<name>[\w.-]+\.md)[^>]*-->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+EXPERIMENTS = settings.PROJECT_ROOT / "docs" / "experiments.md"
+DOCUMENTS = (README, EXPERIMENTS)
+SHIPPED = ", shipped models"
+BLOCK = re.compile(r"(<!-- generated from reports/(?P<name>[\w.-]+\.md)(?P<variant>, shipped models)?[^>]*-->\n)(?P<body>.*?)"
+                   r"(?P<end><!-- end generated -->)", re.S)
 
 
 def first_table(lines: list[str]) -> list[str]:
@@ -36,6 +42,12 @@ def accuracy_block(text: str) -> str:
     return "\n".join(block) + "\n"
 
 
+def shipped_models_block(text: str) -> str:
+    """The rows of reports/accuracy.md's summary table for the families this repository ships, in the report's order."""
+    header, rule, *rows = first_table(text.splitlines())
+    return "\n".join([header, rule, *(row for row in rows if row.split("|")[1].strip() in MAIN_ROWS)]) + "\n"
+
+
 def bench_block(text: str) -> str:
     """reports/bench.md without its own "## Performance" title, its sections one level down (they sit under the README's)."""
     lines = [line for line in text.splitlines() if line.strip() != "## Performance"]
@@ -43,32 +55,41 @@ def bench_block(text: str) -> str:
     return "\n".join(lines).strip("\n") + "\n"
 
 
-BUILDERS = {"accuracy.md": accuracy_block, "bench.md": bench_block}
+BUILDERS = {"accuracy.md": accuracy_block, "accuracy.md" + SHIPPED: shipped_models_block, "bench.md": bench_block}
 
 
-def render(readme: str, reports_dir: Path = settings.REPORTS_DIR) -> str:
-    """`readme` with every generated block replaced by what its report says now."""
+def block_names(text: str) -> set[str]:
+    """The generated blocks a document holds, as BUILDERS names them."""
+    return {m["name"] + (m["variant"] or "") for m in BLOCK.finditer(text)}
+
+
+def render(document: str, reports_dir: Path = settings.REPORTS_DIR) -> str:
+    """`document` with every generated block replaced by what its report says now."""
 
     def replace(match: re.Match) -> str:
-        name = match["name"]
-        if name not in BUILDERS:
-            raise ValueError(f"README names an unknown report block: {name}")
-        return match.group(1) + BUILDERS[name]((reports_dir / name).read_text()) + match.group(4)
+        block = match["name"] + (match["variant"] or "")
+        if block not in BUILDERS:
+            raise ValueError(f"a document names an unknown report block: {block}")
+        return match.group(1) + BUILDERS[block]((reports_dir / match["name"]).read_text()) + match["end"]
 
-    return BLOCK.sub(replace, readme)
+    return BLOCK.sub(replace, document)
 
 
 def main(argv: list[str] | None = None) -> int:
     check = "--check" in (argv if argv is not None else sys.argv[1:])
-    current = README.read_text()
-    fresh = render(current)
-    if check:
-        if fresh != current:
-            print("README.md is out of date with reports/: run `python -m bench.readme`", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(fresh)
-    print(f"updated {README}")
+    stale = []
+    for document in DOCUMENTS:
+        current = document.read_text()
+        fresh = render(current)
+        if fresh == current:
+            continue
+        stale.append(document.relative_to(settings.PROJECT_ROOT))
+        if not check:
+            document.write_text(fresh)
+            print(f"updated {document}")
+    if check and stale:
+        print(f"{', '.join(map(str, stale))} out of date with reports/: run `python -m bench.readme`", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The README quotes only what the reports say, and starts with the two commands a newcomer runs."""
+"""The README and docs/experiments.md quote only what the reports say, and the README starts with the two commands a
+newcomer runs."""
 
 from __future__ import annotations
 
@@ -10,9 +11,27 @@ from ser import settings
 
 def test_readme_numbers_are_the_reports_numbers():
     text = readme.README.read_text()
-    blocks = {m["name"] for m in readme.BLOCK.finditer(text)}
-    assert blocks == {"accuracy.md", "bench.md"}, "the accuracy table and the Performance section must be generated"
+    assert readme.block_names(text) == {"accuracy.md, shipped models", "bench.md"}, \
+        "the README's accuracy table and its Performance section must be generated"
     assert readme.render(text) == text, "README.md is out of date with reports/: run `python -m bench.readme`"
+
+
+def test_experiments_page_numbers_are_the_reports_numbers():
+    text = readme.EXPERIMENTS.read_text()
+    assert readme.block_names(text) == {"accuracy.md"}, "docs/experiments.md must hold the report's whole table, generated"
+    assert readme.render(text) == text, "docs/experiments.md is out of date with reports/: run `python -m bench.readme`"
+
+
+def test_the_readme_table_holds_every_shipped_family_and_only_those():
+    """The README shows what a user gets; the ablations and seeds are on the experiments page, every one of them."""
+    accuracy = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())
+    readme_rows = [m["body"] for m in readme.BLOCK.finditer(readme.README.read_text()) if m["variant"]][0]
+    listed = [line.split("|")[1].strip() for line in readme_rows.splitlines()[2:]]
+    assert listed == ["whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp"]
+    assert f"| resnet18 | {accuracy['models']['resnet18']['uar']:.1%} |" in readme_rows
+    experiments = readme.EXPERIMENTS.read_text()
+    for row in accuracy["models"]:
+        assert f"| {row} | " in experiments, f"docs/experiments.md lacks the row {row}"
 
 
 def test_a_stale_figure_is_replaced_by_the_report_figure():
@@ -32,13 +51,13 @@ def test_readme_starts_with_the_two_commands():
     assert text.index("```bash") < text.index("\n## ")  # before any section
 
 
-def test_readme_gives_the_seed_spread_of_the_report():
+def test_experiments_page_gives_the_seed_spread_of_the_report():
     """A reader comparing two rows must see how far the same recipe moves with another seed."""
     accuracy = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())
-    text = readme.README.read_text()
+    text = readme.EXPERIMENTS.read_text()
     assert accuracy["seed_spread"], "the report lists no recipe run with several seeds"
     for recipe, spread in accuracy["seed_spread"].items():
         assert len(spread["uar"]) >= 2
         row = (f"| {recipe} | {', '.join(map(str, spread['seeds']))} | {', '.join(f'{u:.1%}' for u in spread['uar'])} | "
                f"{spread['mean_uar']:.1%} |")
-        assert row in text, f"README.md lacks the seed spread of {recipe}: run `python -m bench.readme`"
+        assert row in text, f"docs/experiments.md lacks the seed spread of {recipe}: run `python -m bench.readme`"

@@ -92,7 +92,7 @@ CV_ARGS = {
 }
 
 
-SEED_SPREAD_HEADING = "## Seed spread"  # bench.readme copies this section's table into the README
+SEED_SPREAD_HEADING = "## Seed spread"  # bench.readme copies this section's table into docs/experiments.md
 
 
 def add_seed_rows() -> None:
