@@ -61,3 +61,6 @@ def test_experiments_page_gives_the_seed_spread_of_the_report():
         row = (f"| {recipe} | {', '.join(map(str, spread['seeds']))} | {', '.join(f'{u:.1%}' for u in spread['uar'])} | "
                f"{spread['mean_uar']:.1%} |")
         assert row in text, f"docs/experiments.md lacks the seed spread of {recipe}: run `python -m bench.readme`"
+        confusions = spread["calm_neutral_confusions"]
+        assert spread["mean_calm_neutral_confusions"] == sum(confusions) / len(confusions)
+        assert f"| {', '.join(map(str, confusions))} | {spread['mean_calm_neutral_confusions']:.1f} |" in text

@@ -149,8 +149,9 @@ def seed_spread(models: dict) -> dict:
         rows = [common.seed_row(recipe, seed) for seed in ran]
         if len(rows) >= 2 and ran[0] == 0:
             uar = [models[row]["uar"] for row in rows]
-            spread[recipe] = {"seeds": ran, "uar": uar, "mean_uar": sum(uar) / len(uar),
-                              "calm_neutral_confusions": [models[row]["calm_neutral_confusions"] for row in rows]}
+            confusions = [models[row]["calm_neutral_confusions"] for row in rows]
+            spread[recipe] = {"seeds": ran, "uar": uar, "mean_uar": sum(uar) / len(uar), "calm_neutral_confusions": confusions,
+                              "mean_calm_neutral_confusions": sum(confusions) / len(confusions)}
     return spread
 
 
@@ -179,9 +180,11 @@ def markdown(models: dict) -> str:
         lines += ["", SEED_SPREAD_HEADING, "",
                   "The same recipe run again with other seeds (the `-seed<N>` rows): a difference between two rows smaller "
                   "than a recipe's range here can be luck.", "",
-                  "| recipe | seeds | UAR per seed | mean UAR | range | calm<->neutral confusions per seed |", "|---|---|---|---|---|---|"]
+                  "| recipe | seeds | UAR per seed | mean UAR | range | calm<->neutral confusions per seed | mean confusions |",
+                  "|---|---|---|---|---|---|---|"]
         lines += [f"| {recipe} | {', '.join(map(str, s['seeds']))} | {', '.join(f'{u:.1%}' for u in s['uar'])} | {s['mean_uar']:.1%} | "
-                  f"{(max(s['uar']) - min(s['uar'])) * 100:.1f} points | {', '.join(map(str, s['calm_neutral_confusions']))} |"
+                  f"{(max(s['uar']) - min(s['uar'])) * 100:.1f} points | {', '.join(map(str, s['calm_neutral_confusions']))} | "
+                  f"{s['mean_calm_neutral_confusions']:.1f} |"
                   for recipe, s in spread.items()]
     for name, m in models.items():
         labels = m["labels"]
