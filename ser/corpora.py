@@ -93,10 +93,42 @@ def parse_emodb(path: str | Path) -> Record:
     return Record(str(path), "emodb", L.EMODB_CODES[code], f"emodb-{speaker}", gender, None, text)
 
 
+def parse_urdu(path: str | Path) -> Record:
+    """`<Emotion>/S<g><n>_F<k>_<E><m>` e.g. `Angry/SM1_F10_A010`: speaker S{M|F}<n>, emotion letter A H N S (the running
+    number's zero-padding varies, so it is matched by pattern, not width)."""
+    match = re.fullmatch(r"(S([MF])\d+)_F\d+_([AHNS])\d+", Path(path).stem)
+    if not match:
+        raise CorpusError(f"{Path(path).stem!r} is not an URDU name (SM1_F10_A010)")
+    speaker, sex, code = match.groups()
+    return Record(str(path), "urdu", L.URDU_CODES[code], f"urdu-{speaker}", "male" if sex == "M" else "female")
+
+
+def parse_turev(path: str | Path) -> Record:
+    """`<spk>_<code>_<word>` e.g. `1157_kz_acik`: 4-digit speaker, code kz (angry) sk (calm) mt (happy) hl (sad), the
+    Turkish word. The release gives no speaker genders."""
+    match = re.fullmatch(r"(\d{4})_(kz|sk|mt|hl)_(\w+)", Path(path).stem, re.IGNORECASE)
+    if not match:
+        raise CorpusError(f"{Path(path).stem!r} is not a TurEV-DB name (1157_kz_acik)")
+    speaker, code, word = match.groups()
+    return Record(str(path), "turev", L.TUREV_CODES[code.lower()], f"turev-{speaker}", None, None, word.lower())
+
+
+def parse_ased(path: str | Path) -> Record:
+    """`<e><n>-<ss>-<rr>-<gg>-<bb>` e.g. `n1-01-01-01-01`: emotion letter n f h s a (either case), folder number, sentence,
+    repetition, gender (01 female, 02 male), speaker. The speaker is `bb` alone (a few files disagree on `gg`)."""
+    match = re.fullmatch(r"([nfhsa])\d-(\d{2})-(\d{2})-(0[12])-(\d{2})", Path(path).stem, re.IGNORECASE)
+    if not match:
+        raise CorpusError(f"{Path(path).stem!r} is not an ASED name (n1-01-01-01-01)")
+    code, sentence, _, gender, speaker = match.groups()
+    return Record(str(path), "ased", L.ASED_CODES[code.lower()], f"ased-{speaker}", "female" if gender == "01" else "male",
+                  None, sentence)
+
+
 PARSERS: dict[str, Callable[[str | Path], Record]] = {
     "ravdess": parse_ravdess, "tess": parse_tess, "savee": parse_savee, "crema-d": parse_crema, "emodb": parse_emodb,
+    "urdu": parse_urdu, "turev": parse_turev, "ased": parse_ased,
 }
-FOLDER_NAMES = {"ravdess": "ravdess", "tess": "tess", "savee": "savee", "crema-d": "crema-d", "emodb": "emodb"}
+FOLDER_NAMES = {corpus: corpus for corpus in PARSERS}
 
 
 def _crema_genders(root: Path) -> dict[str, str]:
@@ -178,12 +210,18 @@ def build_dataset(records: list[Record], labels: tuple[str, ...] = L.EMOTIONS):
     return dataset.cast_column("audio", datasets.Audio(sampling_rate=16000, decode=False))
 
 
-def with_waveforms(dataset):
-    """Attach a transform that decodes `audio` into a float32 16-kHz `waveform` with `ser.audio.load_audio`."""
+def load_clip(path: str | Path, **kwargs) -> np.ndarray:
+    """A corpus clip as the loader gives any audio, but without the app's 0.5-s minimum: TurEV-DB's single words
+    run down to 0.35 s, and corpus clips are known to be speech."""
     from ser.audio import load_audio
 
+    return load_audio(path, min_seconds=0.0, **kwargs)
+
+
+def with_waveforms(dataset):
+    """Attach a transform that decodes `audio` into a float32 16-kHz `waveform` with `ser.audio.load_audio`."""
     def decode(batch):
-        batch["waveform"] = [load_audio(a["path"]) for a in batch["audio"]]
+        batch["waveform"] = [load_clip(a["path"]) for a in batch["audio"]]
         return batch
 
     return dataset.with_transform(decode)

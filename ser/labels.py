@@ -14,6 +14,9 @@ TESS_CODES = {"angry": "angry", "disgust": "disgust", "fear": "fearful", "happy"
 SAVEE_CODES = {"a": "angry", "d": "disgust", "f": "fearful", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprised"}
 CREMA_CODES = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
 EMODB_CODES = {"W": "angry", "L": BOREDOM, "E": "disgust", "A": "fearful", "F": "happy", "T": "sad", "N": "neutral"}
+URDU_CODES = {"A": "angry", "H": "happy", "N": "neutral", "S": "sad"}
+TUREV_CODES = {"kz": "angry", "sk": "calm", "mt": "happy", "hl": "sad"}  # kızgın, sakin, mutlu, hüzünlü
+ASED_CODES = {"n": "neutral", "f": "fearful", "h": "happy", "s": "sad", "a": "angry"}
 
 
 def label_index(name: str, labels: tuple[str, ...] = EMOTIONS) -> int:

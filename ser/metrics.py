@@ -107,3 +107,60 @@ def read_report(name: str = ACCURACY_REPORT) -> dict:
 def model_scores(model_name: str, name: str = ACCURACY_REPORT) -> dict | None:
     """One model's cross-validated entry of the accuracy report, or None."""
     return read_report(name).get("models", {}).get(model_name)
+
+
+ECE_BINS = 15  # equal-width confidence bins, as in Guo et al. (2017)
+
+
+def restrict_probabilities(probs, labels: list[str], allowed: set[str]) -> tuple[list[str], np.ndarray]:
+    """Probabilities over the labels a test corpus has, renormalised. Where it has only one of calm and neutral, the
+    other's probability is added to it first: a corpus without calm files its calm-sounding clips as neutral (and
+    TurEV-DB, without neutral, files neutral-sounding ones as calm)."""
+    probs = np.array(probs, dtype=np.float64, ndmin=2)
+    labels = list(labels)
+    for keep, fold_in in (("neutral", "calm"), ("calm", "neutral")):
+        if keep in allowed and fold_in not in allowed and keep in labels and fold_in in labels:
+            probs[:, labels.index(keep)] += probs[:, labels.index(fold_in)]
+    kept = [label for label in labels if label in allowed]
+    out = probs[:, [labels.index(label) for label in kept]]
+    total = out.sum(axis=1, keepdims=True)
+    return kept, np.divide(out, total, out=np.full_like(out, 1.0 / max(len(kept), 1)), where=total > 0)
+
+
+def expected_calibration_error(confidence, correct, n_bins: int = ECE_BINS) -> float:
+    """Sum over equal-width confidence bins of (share of clips in the bin) x |accuracy - mean confidence| in the bin:
+    0 when a model that says 70% is right 70% of the time."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    if not confidence.size:
+        return 0.0
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in np.unique(bins):
+        here = bins == b
+        ece += here.mean() * abs(correct[here].mean() - confidence[here].mean())
+    return float(ece)
+
+
+def prediction_shares(predicted: list[str], labels: list[str]) -> dict[str, float]:
+    """How often each label is predicted (share of clips): a model that answers one label for everything shows here."""
+    n = max(len(predicted), 1)
+    return {label: sum(p == label for p in predicted) / n for label in labels}
+
+
+def unseen_corpus_scores(emotions: list[str], probs, labels: list[str], allowed: set[str]) -> dict:
+    """Scores of one test corpus: UAR etc. of the argmax over the labels the corpus has (calm/neutral folded as in
+    `restrict_probabilities`), neutral recall, ECE of those restricted probabilities, and the share of each label among
+    the plain argmax over all the model's labels (what the app would show)."""
+    kept, restricted = restrict_probabilities(probs, labels, allowed)
+    truth = [kept.index(e) for e in emotions]
+    guess = restricted.argmax(axis=1)
+    scores = compute_metrics(truth, guess, kept)
+    plain = [labels[i] for i in np.asarray(probs).argmax(axis=1)]
+    shares = prediction_shares(plain, labels)
+    scores.update(
+        neutral_recall=scores["per_class_recall"].get("neutral"),
+        ece=expected_calibration_error(restricted.max(axis=1), guess == np.asarray(truth)),
+        prediction_shares=shares, top_share_label=max(shares, key=shares.get), top_share=max(shares.values()),
+    )
+    return scores

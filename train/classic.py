@@ -1,4 +1,4 @@
-"""Train the classic baseline: summary features (MFCC, chroma, mel statistics) -> standardise -> scikit-learn MLP.
+"""Train the classic baseline: summary features (MFCC, chroma, mel statistics) -> standardise -> MLP.
 
     python -m train.classic --cv                       # 6-fold actor-disjoint CV, then the final fit on all clips
     python -m train.classic --cv --no_final            # CV only -> reports/cv/classic-mlp.json
@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from ser.audio import load_audio
-from ser.corpora import Record, load_records
+from ser.corpora import Record, load_clip, load_records
+from ser.protocols import allowed_labels_mask, corpus_emotions, protocol_corpora
 from ser.labels import EMOTIONS
 from ser.models.base import LICENSE, softmax
 from ser.models.classic import ClassicModel, clip_features
 from train import common
+from train.masked_mlp import fit_masked_mlp
 
 NAME = "classic-mlp"
 
@@ -35,28 +36,26 @@ class ClassicArgs:
 
 def extract_features(records: list[Record], trim: bool = True) -> np.ndarray:
     """(clips, SUMMARY_SIZE), computed once per run and shared by every fold."""
-    return np.stack([clip_features(load_audio(r.path), trim) for r in tqdm(records, desc="features", mininterval=10)])
+    return np.stack([clip_features(load_clip(r.path), trim) for r in tqdm(records, desc="features", mininterval=10)])
 
 
-def fit_mlp(features: np.ndarray, y: np.ndarray, args: ClassicArgs, seed: int):
-    """A fitted (StandardScaler, MLPClassifier) pair."""
-    from sklearn.neural_network import MLPClassifier
+def fit_mlp(features: np.ndarray, y: np.ndarray, allowed: np.ndarray, args: ClassicArgs, seed: int):
+    """A fitted (StandardScaler, MLP with MLPClassifier's attributes) pair; the MLP's softmax runs over each clip's
+    `allowed` labels (train/masked_mlp.py)."""
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(features)
-    mlp = MLPClassifier(
-        hidden_layer_sizes=tuple(args.hidden_layers), activation="relu", alpha=args.alpha, batch_size=args.batch_size,
-        learning_rate_init=args.learning_rate_init, max_iter=args.max_iter, early_stopping=args.early_stopping,
-        n_iter_no_change=20, random_state=seed,
-    )
-    mlp.fit(scaler.transform(features), y)
+    mlp = fit_masked_mlp(scaler.transform(features), y, allowed, args.hidden_layers, alpha=args.alpha, batch_size=args.batch_size,
+                         lr=args.learning_rate_init, max_iter=args.max_iter, seed=seed,
+                         early_stopping=args.early_stopping)
     return scaler, mlp
 
 
-def train_model(features: np.ndarray, records: list[Record], args: ClassicArgs, seed: int, name: str = NAME):
-    """Fit on `features` of `records`; returns the pickle-free model and the sklearn pair it was copied from."""
+def train_model(features: np.ndarray, records: list[Record], args: ClassicArgs, seed: int, name: str = NAME,
+                known: dict[str, set[str]] | None = None):
+    """Fit on `features` of `records`; returns the pickle-free model and the fitted pair it was copied from."""
     y = np.array([EMOTIONS.index(r.emotion) for r in records])
-    scaler, mlp = fit_mlp(features, y, args, seed)
+    scaler, mlp = fit_mlp(features, y, allowed_labels_mask(records, EMOTIONS, known), args, seed)
     config = {"name": name, "labels": list(EMOTIONS), "trim_silence": args.trim_silence, "license": LICENSE}
     return ClassicModel.from_sklearn(scaler, mlp, config), scaler, mlp
 
@@ -66,28 +65,30 @@ def main(argv: list[str] | None = None) -> None:
     common_args.resolve(NAME)
     common.set_seed(common_args.seed)
     started = time.perf_counter()
-    records = load_records(common_args.corpora)
+    records = load_records(protocol_corpora(common_args.protocol, common_args.corpora) if common_args.cv else common_args.corpora)
+    known = corpus_emotions(records)
     features = extract_features(records, args.trim_silence)
     row = {r.path: i for i, r in enumerate(records)}
     rows = lambda recs: [row[r.path] for r in recs]  # noqa: E731
 
     def fit(train: list[Record], val: list[Record]) -> ClassicModel:
-        return train_model(features[rows(train)], train, args, common_args.seed, common_args.name)[0]
+        return train_model(features[rows(train)], train, args, common_args.seed, common_args.name, known)[0]
 
     def predict(model: ClassicModel, recs: list[Record]) -> np.ndarray:
         return softmax(model.logits_from_features(features[rows(recs)]))
 
     if common_args.cv:
-        # sklearn's early stopping holds out 10% of clips itself, so no speakers are set aside
+        # the MLP's early stopping holds out 10% of clips itself, so no speakers are set aside
         result = common.cross_validate(records, fit, predict, val_speakers=0, seed=common_args.seed, folds=common_args.folds,
-                                       started=started)
-        print(f"CV UAR {result['uar']:.3f}, accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f}")
+                                       started=started, protocol=common_args.protocol, train_corpora=common_args.corpora)
         if common_args.folds is None:
             print("wrote", common.write_cv_result(common_args.name, result))
     if not common_args.final:
         return
     tick = time.perf_counter()
-    model, _, mlp = train_model(features, records, args, common_args.seed, common_args.name)
+    keep = [i for i, r in enumerate(records) if r.corpus in common_args.corpora]  # never the test-only corpora
+    records, features = [records[i] for i in keep], features[keep]
+    model, _, mlp = train_model(features, records, args, common_args.seed, common_args.name, known)
     seconds = time.perf_counter() - tick
     data = common.data_summary(records)
     cv = common.read_cv_result(common_args.name)
@@ -95,8 +96,9 @@ def main(argv: list[str] | None = None) -> None:
         "features": f"ser.features.summary_features ({model.config['n_features']} values: mean and std over frames of 40 MFCC "
                     "+ deltas, 12 chroma, 64 log-mel bands, RMS, zero-crossing rate, spectral centroid), after trimming silence",
         "model": f"standardisation + MLP {args.hidden_layers} (ReLU), softmax over {len(EMOTIONS)} emotions",
-        "optimiser": f"scikit-learn MLPClassifier (Adam, L2 alpha {args.alpha}, batch {args.batch_size}, lr {args.learning_rate_init}, "
-                     f"early stopping on a random 10% of clips), {mlp.n_iter_} epochs, seed {common_args.seed}",
+        "optimiser": f"Adam as scikit-learn's MLPClassifier (L2 alpha {args.alpha}, batch {args.batch_size}, lr {args.learning_rate_init}, "
+                     f"early stopping on a random 10% of clips, best epoch kept), softmax over the labels each clip's corpus has, "
+                     f"{mlp.n_iter_} epochs, seed {common_args.seed}",
         "training time": f"{seconds:.0f} s on CPU (features excluded)",
         "weights": "scaler and layer weights in model.safetensors (no pickle); prediction is a numpy forward pass",
     }

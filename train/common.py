@@ -17,9 +17,10 @@ from typing import Callable, Optional
 import numpy as np
 
 from ser import settings
-from ser.corpora import RAVDESS_FOLDS, Record, actor_folds, validation_split
+from ser.corpora import RAVDESS_FOLDS, Record, validation_split
 from ser.labels import EMOTIONS
-from ser.metrics import compute_metrics
+from ser import protocols
+from ser.metrics import compute_metrics, unseen_corpus_scores
 from ser.models.base import LICENSE, EmotionModel
 
 CV_DIR = settings.REPORTS_DIR / "cv"
@@ -43,7 +44,9 @@ class CommonArgs:
     out: Optional[str] = field(default=None, metadata={"help": "model directory (default assets/models/<name>)"})
     name: Optional[str] = field(default=None, metadata={"help": "model name (default: the script's, or the out folder's name)"})
     seed: int = field(default=0, metadata={"help": "seed for numpy, random and torch"})
-    cv: bool = field(default=False, metadata={"help": "run the 6-fold actor-disjoint RAVDESS cross-validation first"})
+    cv: bool = field(default=False, metadata={"help": "cross-validate first (the protocol: --protocol)"})
+    protocol: str = field(default="ravdess6", metadata={"help": "the --cv protocol: ravdess6 (6-fold actor-disjoint RAVDESS), emobox "
+                                                                "(EmoBox's RAVDESS folds) or loco (leave one corpus out: the unseen-corpus test)"})
     final: bool = field(default=True, metadata={"help": "fit on all clips and save the model (--no_final for CV only)"})
     folds: Optional[list[int]] = field(default=None, metadata={"help": "CV folds to run (quick experiments; a subset writes no report)"})
     push_to_hub: Optional[str] = field(default=None, metadata={"help": "Hub repo to upload the saved model to"})
@@ -69,10 +72,12 @@ def parse_args(*dataclass_types, argv: list[str] | None = None) -> tuple:
     return tuple(HfArgumentParser(dataclass_types).parse_args_into_dataclasses(args=argv))
 
 
-def protocol(corpora: list[str], n_folds: int = RAVDESS_FOLDS) -> str:
+def protocol_text(corpora: list[str], protocol: str = "ravdess6") -> str:
     others = [c for c in corpora if c != "ravdess"]
+    folds = ("EmoBox's 6 RAVDESS folds (test actors " + " / ".join(" ".join(f"{a:02d}" for a in f) for f in protocols.EMOBOX_FOLDS) + ")"
+             if protocol == "emobox" else "test folds are actors 1-4, 5-8, ..., 21-24")
     return (
-        f"{n_folds}-fold actor-disjoint cross-validation on RAVDESS speech: test folds are actors 1-4, 5-8, ..., 21-24 "
+        f"{RAVDESS_FOLDS}-fold actor-disjoint cross-validation on RAVDESS speech: {folds} "
         f"(every RAVDESS clip is tested once, by a model that never heard its speaker); "
         + (f"{', '.join(others).upper()} clips are only ever in the training folds; " if others else "")
         + "scores are pooled over all test predictions; train_time_s is the summed fitting time of the folds, "
@@ -91,49 +96,83 @@ def cross_validate(
     folds: list[int] | None = None,
     started: float | None = None,
     log: Callable[[str], None] = print,
+    protocol: str = "ravdess6",
+    train_corpora: list[str] | None = None,
 ) -> dict:
-    """Fit one model per actor-disjoint fold and score its test fold.
+    """Fit one model per fold of `protocol` (ser.protocols) and score its test clips.
 
     `fit(train, val)` gets the training records split by speaker (`val_speakers` RAVDESS actors held out for early
     stopping; 0 = none); `predict(model, records)` returns probabilities (default: load the audio, `model.predict`).
+    Only clips of `train_corpora` (default: every corpus in `records` but the test-only ones) are trained on.
     `started` (a `time.perf_counter()` value) makes features computed once beforehand count in the wall time.
-    Returns the CV_KEYS scores plus `predictions` (per fold: test indices, clip names, true emotions, probabilities).
+    Returns the CV_KEYS scores (under `loco`: per unseen corpus, see `cross_corpus_scores`) plus `predictions`
+    (per fold: test indices, clip names, true emotions, probabilities).
     """
     predict = predict or predict_records
     started = time.perf_counter() if started is None else started
-    fold_rows, predictions, y_true, y_pred, train_time = [], [], [], [], 0.0
-    for k, (train_idx, test_idx) in enumerate(actor_folds(records)):
+    splits = protocols.folds(protocol, records, train_corpora)
+    fold_rows, predictions, train_time = [], [], 0.0
+    for k, split in enumerate(splits):
         if folds is not None and k not in folds:
             continue
-        train_idx, val_idx = validation_split(records, train_idx, n_speakers=val_speakers, seed=seed + k)
+        train_idx, val_idx = validation_split(records, split.train, n_speakers=val_speakers, seed=seed + k)
         tick = time.perf_counter()
         model = fit([records[i] for i in train_idx], [records[i] for i in val_idx])
         train_time += time.perf_counter() - tick
-        test = [records[i] for i in test_idx]
-        probs = predict(model, test)
+        probs = np.asarray(predict(model, [records[i] for i in split.test]), dtype=np.float64)
+        scored = ~np.isnan(probs).any(axis=1)  # NaN rows: clips a family used otherwise (e.g. as a speaker's reference)
+        indices, probs = split.test[scored], probs[scored]
+        test = [records[i] for i in indices]
+        predictions.append({"fold": k, "name": split.name, "indices": indices, "clips": [Path(r.path).stem for r in test],
+                            "emotions": [r.emotion for r in test], "labels": list(model.labels), "probabilities": probs,
+                            "train_corpora": sorted({records[i].corpus for i in train_idx}), "not_scored": int((~scored).sum())})
         truth = [labels.index(r.emotion) for r in test]
         guess = [labels.index(model.labels[j]) for j in np.argmax(probs, axis=1)]
         scores = compute_metrics(truth, guess, labels)
         speakers = sorted({r.speaker for r in test})
-        fold_rows.append({"fold": k, "test_speakers": speakers, "n": scores["n"], "uar": scores["uar"], "accuracy": scores["accuracy"]})
-        log(f"fold {k} ({', '.join(speakers)}): UAR {scores['uar']:.3f}, accuracy {scores['accuracy']:.3f}")
-        predictions.append({"fold": k, "indices": test_idx, "clips": [Path(r.path).stem for r in test],
-                            "emotions": [r.emotion for r in test], "labels": list(model.labels), "probabilities": probs})
-        y_true += truth
-        y_pred += guess
+        fold_rows.append({"fold": k, "name": split.name, "test_speakers": speakers, "n": scores["n"], "uar": scores["uar"],
+                          "accuracy": scores["accuracy"], **({"not_scored": int((~scored).sum())} if not scored.all() else {})})
+        log(f"fold {k} ({split.name}): UAR {scores['uar']:.3f}, accuracy {scores['accuracy']:.3f} (all {len(labels)} labels)")
+    times = {"train_time_s": round(train_time, 1), "eval_wall_time_s": round(time.perf_counter() - started, 1)}
+    if protocol == "loco":
+        return {**cross_corpus_scores(predictions, records), **times, "predictions": predictions}
+    y_true = [labels.index(e) for p in predictions for e in p["emotions"]]
+    y_pred = [labels.index(p["labels"][j]) for p in predictions for j in np.argmax(p["probabilities"], axis=1)]
     result = compute_metrics(y_true, y_pred, labels)
-    result.update(folds=fold_rows, train_time_s=round(train_time, 1), eval_wall_time_s=round(time.perf_counter() - started, 1),
-                  protocol=protocol(sorted({r.corpus for r in records})), predictions=predictions)
+    result.update(folds=fold_rows, **times, protocol=protocol_text(sorted({r.corpus for r in records}), protocol),
+                  protocol_id=protocol, mean_fold_uar=float(np.mean([f["uar"] for f in fold_rows])) if fold_rows else 0.0,
+                  predictions=predictions)
     return result
 
 
+def cross_corpus_scores(predictions: list[dict], records: list[Record]) -> dict:
+    """Per unseen corpus: `ser.metrics.unseen_corpus_scores` (argmax over the labels it has, neutral recall, ECE,
+    share of each predicted label) and what trained its model; `mean_uar` is their mean."""
+    has = protocols.corpus_emotions(records)
+    corpora = {}
+    for fold in predictions:
+        scores = unseen_corpus_scores(fold["emotions"], fold["probabilities"], fold["labels"], has[fold["name"]])
+        test = [records[i] for i in fold["indices"]]
+        corpora[fold["name"]] = {**scores, "speakers": len({r.speaker for r in test}), "train_corpora": fold["train_corpora"],
+                                 **({"not_scored": fold["not_scored"]} if fold.get("not_scored") else {})}
+    return {"protocol_id": "loco", "protocol": LOCO_TEXT, "corpora": corpora,
+            "mean_uar": float(np.mean([c["uar"] for c in corpora.values()])) if corpora else 0.0}
+
+
+LOCO_TEXT = ("leave one corpus out: each of " + ", ".join(c.upper() for c in protocols.LOCO_CORPORA) + " is tested by a model "
+             "trained on the recipe's other corpora, and " + ", ".join(c.upper() for c in protocols.TEST_ONLY_CORPORA)
+             + " (never trained on) by one trained on all of them; each corpus is scored with the argmax over the labels "
+             "it has (calm folded into neutral where it has no calm, neutral into calm where it has no neutral)")
+
+
 def predict_records(model: EmotionModel, records: list[Record]) -> np.ndarray:
-    from ser.audio import load_audio
+    from ser.corpora import load_clip
 
-    return model.predict([load_audio(r.path) for r in records])
+    return model.predict([load_clip(r.path) for r in records])
 
 
-OPTIONAL_CV_KEYS = ("noisy_test",)  # UAR/accuracy on noisy copies of the test clips (train.whisper_head)
+OPTIONAL_CV_KEYS = ("noisy_test", "protocol_id", "mean_fold_uar")  # noisy_test: noisy copies of the test clips (train.whisper_head)
+LOCO_KEYS = ("protocol_id", "protocol", "corpora", "mean_uar", "train_time_s", "eval_wall_time_s")
 PREDICTIONS_SUFFIX = ".predictions.csv"  # reports/cv/<name>.predictions.csv: every test clip's probabilities
 
 
@@ -142,10 +181,10 @@ def write_cv_result(name: str, result: dict) -> Path:
     and beside it every test clip's probabilities, from which train/evaluate.py scores ensembles of rows."""
     path = CV_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    extra = {key: result[key] for key in OPTIONAL_CV_KEYS if key in result}
-    path.write_text(json.dumps({key: result[key] for key in CV_KEYS} | extra, indent=2) + "\n")
+    keys = LOCO_KEYS if result.get("protocol_id") == "loco" else CV_KEYS + tuple(k for k in OPTIONAL_CV_KEYS if k in result)
+    path.write_text(json.dumps({key: result[key] for key in keys}, indent=2) + "\n")
     if result.get("predictions"):
-        write_cv_predictions(CV_DIR / f"{name}{PREDICTIONS_SUFFIX}", result["predictions"], result["labels"])
+        write_cv_predictions(CV_DIR / f"{name}{PREDICTIONS_SUFFIX}", result["predictions"], result.get("labels", list(EMOTIONS)))
     return path
 
 
@@ -154,7 +193,7 @@ def write_cv_predictions(path: Path, predictions: list[dict], labels: list[str])
     (0 for a label the fold's model does not have)."""
     with path.open("w", newline="") as file:
         writer = csv.writer(file, lineterminator="\n")
-        writer.writerow(["clip", "fold", "emotion", *labels])
+        writer.writerow(["clip", "fold", "emotion", *labels])  # fold: its index in the protocol's folds
         for fold in predictions:
             probs = np.asarray(fold["probabilities"], dtype=np.float64)
             columns = [fold["labels"].index(label) if label in fold["labels"] else None for label in labels]

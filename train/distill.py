@@ -18,7 +18,8 @@ import numpy as np
 from ser.corpora import Record, actor_folds
 from ser.labels import EMOTIONS
 from train.augment import chosen_copies
-from train.whisper_head import HeadArguments, feature_table, training_rows
+from train.whisper_head import HeadArguments, training_rows
+from train.whisper_states import feature_table
 
 
 class WhisperTeacher:

@@ -22,16 +22,17 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ser.audio import load_audio
-from ser.corpora import Record, load_records, validation_split
+from ser.corpora import Record, load_clip, load_records, validation_split
 from ser.features import FRAMES_PER_SECOND
 from ser.labels import EMOTIONS
 from ser.metrics import compute_metrics
 from ser.models.base import LICENSE, softmax
 from ser.models.resnet import LAYERS, LAYOUT, POOLINGS, ResNetModel, clip_log_mel
+from ser.protocols import allowed_labels_mask, corpus_emotions, protocol_corpora
 from train import common
 from train.augment import AUGMENTATIONS, NO_COPIES, TRAINING_COPIES, chosen_copies
 from train.distill import WhisperTeacher
+from train.masking import masked_cross_entropy
 
 NAME = "resnet18"
 MAIN_CORPUS = "ravdess"  # the corpus the model is tested on; the others are drawn only partly each epoch
@@ -88,7 +89,7 @@ class ResNetArgs:
 def compute_mels(records: list[Record], trim: bool = True, augment: str = "") -> list[np.ndarray]:
     """Un-normalised log-mels of every clip (or of its `augment` copy, see train/augment.py), computed once per run."""
     make_copy = AUGMENTATIONS[augment] if augment else (lambda wave: wave)
-    return [clip_log_mel(make_copy(load_audio(r.path)), trim)
+    return [clip_log_mel(make_copy(load_clip(r.path)), trim)
             for r in tqdm(records, desc=f"log-mels ({augment or 'original'})", mininterval=10)]
 
 
@@ -145,11 +146,12 @@ def training_targets(train: list[Record], soft: np.ndarray | None, weight: float
 
 def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], val_mels: list[np.ndarray], args: ResNetArgs,
         seed: int, name: str = NAME, log=print, train_copies: list[list[np.ndarray]] | None = None,
-        soft_targets: np.ndarray | None = None) -> ResNetModel:
+        soft_targets: np.ndarray | None = None, known: dict[str, set[str]] | None = None) -> ResNetModel:
     """Train from scratch; `train_copies` holds each training clip's augmented log-mels (or none), and each epoch
     draws the clip or one of its copies; `soft_targets` (a teacher's probabilities per clip) blend into the labels
     with weight `args.distill`. With validation clips, keep the epoch with the best validation UAR once the
-    learning rate has decayed (`select_after`), and stop after `patience` epochs without improvement (early stopping)."""
+    learning rate has decayed (`select_after`), and stop after `patience` epochs without improvement (early stopping).
+    The loss's softmax runs over the labels each clip's corpus has (`known`: each corpus's labels; default: as in `train`)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     y = np.array([EMOTIONS.index(r.emotion) for r in train])
@@ -172,7 +174,9 @@ def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], va
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps)
     drawn = np.where(main, 1.0, n_extra / max(len(extra_idx), 1))
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights(y, drawn, len(EMOTIONS)), label_smoothing=args.label_smoothing)
+    weights = class_weights(y, drawn, len(EMOTIONS))
+    allowed = torch.from_numpy(allowed_labels_mask(train, EMOTIONS, known))
+    loss_fn = lambda logits, target, ids: masked_cross_entropy(logits, target, allowed[ids], weights, args.label_smoothing)  # noqa: E731
     targets = training_targets(train, soft_targets, args.distill)
     versions = [[((m - mean) / std).astype(np.float32) for m in [mel, *copies]]
                 for mel, copies in zip(train_mels, train_copies or [[] for _ in train_mels])]
@@ -186,13 +190,14 @@ def fit(train: list[Record], train_mels: list[np.ndarray], val: list[Record], va
         for step in tqdm(range(steps), desc=f"epoch {epoch + 1}", mininterval=60, leave=False):
             batch = order[step * args.batch_size:(step + 1) * args.batch_size]
             x = torch.from_numpy(np.stack([random_crop(draw(i), frames, rng) for i in batch]))[:, None]
-            x, target = spec_augment(x, args, rng), targets[torch.from_numpy(batch)]
+            ids = torch.from_numpy(batch)
+            x, target = spec_augment(x, args, rng), targets[ids]
             if args.mixup > 0:  # train on blends of two clips, scored against both labels in proportion
                 lam, other = float(rng.beta(args.mixup, args.mixup)), torch.from_numpy(rng.permutation(len(batch)))
                 logits = net(lam * x + (1 - lam) * x[other])
-                loss = lam * loss_fn(logits, target) + (1 - lam) * loss_fn(logits, target[other])
+                loss = lam * loss_fn(logits, target, ids) + (1 - lam) * loss_fn(logits, target[other], ids[other])
             else:
-                loss = loss_fn(net(x), target)
+                loss = loss_fn(net(x), target, ids)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -234,12 +239,13 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     common.set_seed(common_args.seed)
     started = time.perf_counter()
-    records = load_records(common_args.corpora)
+    records = load_records(protocol_corpora(common_args.protocol, common_args.corpora) if common_args.cv else common_args.corpora)
+    known = corpus_emotions(records)
     args.augment = chosen_copies(args.augment)
     mels = compute_mels(records, args.trim_silence)
     row = {r.path: i for i, r in enumerate(records)}
     pick = lambda recs: [mels[row[r.path]] for r in recs]  # noqa: E731
-    augmented = [r for r in records if r.corpus == MAIN_CORPUS]
+    augmented = [r for r in records if r.corpus == MAIN_CORPUS and r.corpus in common_args.corpora]
     copy_mels = {a: compute_mels(augmented, args.trim_silence, a) for a in args.augment}
     copies_of = {r.path: [copy_mels[a][i] for a in args.augment] for i, r in enumerate(augmented)}
     copies = lambda recs: [copies_of.get(r.path, []) for r in recs]  # noqa: E731
@@ -249,25 +255,26 @@ def main(argv: list[str] | None = None) -> None:
 
     def fit_fold(train: list[Record], val: list[Record]) -> ResNetModel:
         return fit(train, pick(train), val, pick(val), args, common_args.seed, common_args.name, train_copies=copies(train),
-                   soft_targets=soft(train))
+                   soft_targets=soft(train), known=known)
 
     def predict(model: ResNetModel, recs: list[Record]) -> np.ndarray:
         return softmax(model.logits_from_mels(pick(recs)))
 
     if common_args.cv:
         result = common.cross_validate(records, fit_fold, predict, val_speakers=args.val_speakers, seed=common_args.seed,
-                                       folds=common_args.folds, started=started)
-        print(f"CV UAR {result['uar']:.3f}, accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f}, "
-              f"train {result['train_time_s']:.0f} s, wall {result['eval_wall_time_s']:.0f} s", flush=True)
+                                       folds=common_args.folds, started=started, protocol=common_args.protocol,
+                                       train_corpora=common_args.corpora)
+        print(f"train {result['train_time_s']:.0f} s, wall {result['eval_wall_time_s']:.0f} s", flush=True)
         if common_args.folds is None:
             print("wrote", common.write_cv_result(common_args.name, result))
     if not common_args.final:
         return
+    records = [r for r in records if r.corpus in common_args.corpora]  # never the test-only corpora
     train_idx, val_idx = validation_split(records, np.arange(len(records)), n_speakers=args.final_val_speakers, seed=common_args.seed)
     train, val = [records[i] for i in train_idx], [records[i] for i in val_idx]
     tick = time.perf_counter()
     model = fit(train, pick(train), val, pick(val), args, common_args.seed, common_args.name, train_copies=copies(train),
-                soft_targets=soft(train))
+                soft_targets=soft(train), known=known)
     seconds = time.perf_counter() - tick
     check = val or [train[i] for i in np.random.default_rng(common_args.seed).choice(len(train), min(400, len(train)), replace=False)]
     half = args.half_weights and use_half_weights(model, pick(check))

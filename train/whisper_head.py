@@ -13,43 +13,24 @@ safetensors. The cross-validation also scores noisy copies of the test clips (wh
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ser import labels as L
-from ser import settings
-from ser.audio import load_audio
 from ser.corpora import Record, load_records
 from ser.metrics import compute_metrics
 from ser.models.base import LICENSE
-from ser.models.whisper_head import ENCODER_LAYERS, QUANTILES, WhisperHead, WhisperHeadModel, hidden_states, n_features, pooled_statistics
+from ser.models.whisper_head import ENCODER_LAYERS, QUANTILES, WhisperHead, WhisperHeadModel, n_features
+from ser.protocols import allowed_labels_mask, corpus_emotions, protocol_corpora
 from ser.whisper_offline import fast_dtype, precision_name
-from train.augment import AUGMENTATIONS, NOISY_TEST, TRAINING_COPIES, chosen_copies
-
-CACHE_VERSION = "v2"  # bump when preprocessing changes, so stale states are not reused (v2: 4 layers, fast dtype)
-
-
-@dataclass
-class StatesArguments:
-    """Which encoder states the training reads (shared by the head and the linear probe)."""
-
-    # float32 by default, not the app's "auto": every CPU computes float32 states alike, so the report and the shipped
-    # head come out the same on any machine, and the CV measures that head on the other precisions the app may use
-    # (--test_states_dtype bfloat16 / int8). Training on bfloat16 states scored no better (reports/accuracy.md).
-    states_dtype: Literal["auto", "float32", "bfloat16", "int8"] = field(default="float32", metadata={
-        "help": "float32, bfloat16, int8 (quantised Linear layers) or auto (as the app: SER_ENCODER_DTYPE if set, else "
-                "bfloat16 where the CPU runs it natively, else float32): the encoder's precision for the training states"})
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return fast_dtype(None if self.states_dtype == "auto" else self.states_dtype)
+from train.augment import NOISY_TEST, TRAINING_COPIES, chosen_copies
+from train.masked_logistic import fit_masked_logistic
+from train.speaker_norm import MODES, corpus_weights, test_offsets, training_offsets
+from train.whisper_states import StatesArguments, cached_states, feature_table, pooled_table  # noqa: F401 (cached_states: used by callers)
 
 
 @dataclass
@@ -58,8 +39,15 @@ class HeadArguments(StatesArguments):
 
     c: float = field(default=0.02, metadata={"help": "inverse L2 strength of the logistic regression"})
     augment: list[str] = field(default_factory=lambda: ["speed0.9", "speed1.1", "noise", "telephone"],
-                               metadata={"help": f"extra copies of every RAVDESS training clip: {', '.join(TRAINING_COPIES)} "
+                               metadata={"help": f"extra copies of the training clips: {', '.join(TRAINING_COPIES)} "
                                                          "(pitch copies scored worse: reports/accuracy.md, whisper-head-pitch)"})
+    augment_corpora: list[str] = field(default_factory=lambda: ["ravdess"], metadata={
+        "help": "the corpora whose training clips get the --augment copies (all: every training corpus)"})
+    balance_corpora: bool = field(default=False, metadata={"help": "weight clips so every training corpus counts the same"})
+    speaker_norm: Literal[MODES] = field(default="none", metadata={
+        "help": "none; speaker (subtract the mean features of each speaker's clips); reference (subtract those of the "
+                "speaker's neutral clips, as the app's calibration recording does; train/speaker_norm.py)"})
+    reference_clips: int = field(default=1, metadata={"help": "neutral clips per test speaker used as the reference (not scored)"})
     mean_std_only: bool = field(default=False, metadata={"help": f"pool mean and std over time only, not also the quantiles {QUANTILES}"})
     threads: int = 2
     finetune_layers: int = field(default=0, metadata={"help": f"train the top N of the {ENCODER_LAYERS} encoder layers with the "
@@ -85,66 +73,38 @@ class HeadArguments(StatesArguments):
         return self.dtype if self.test_states_dtype == "same" else fast_dtype(self.test_states_dtype)
 
 
-def _cache_path(record: Record, augment: str, dtype: torch.dtype) -> Path:
-    # Keyed by the clip's bytes, not its path or modification time: a corpus copied, restored from a backup or
-    # re-provisioned (new mtimes, same audio) reuses its states instead of re-encoding thousands of clips.
-    digest = hashlib.sha1(Path(record.path).read_bytes()).hexdigest()
-    tag = augment.removeprefix("speed") if augment.startswith("speed") else augment
-    extra = (f"|{tag}" if augment else "") + f"|{ENCODER_LAYERS}|{dtype}"
-    key = hashlib.sha1(f"{CACHE_VERSION}|{digest}{extra}".encode()).hexdigest()
-    return settings.cache_dir() / "whisper-states" / key[:2] / f"{key}.npy"
-
-
-def cached_states(records: list[Record], augment: str = "", dtype: torch.dtype | None = None) -> list[torch.Tensor]:
-    """Encoder states [ENCODER_LAYERS + 1, T, 512] (stored fp16) per clip, or per augmented copy of it (a name from
-    AUGMENTATIONS), computed once in `dtype` (default: the encoder's fast dtype on this CPU) and kept on disk."""
-    dtype = dtype or fast_dtype()
-    states = []
-    for record in tqdm(records, desc=f"Whisper states ({augment or 'original'})", unit="clip"):
-        path = _cache_path(record, augment, dtype)
-        if path.exists():
-            states.append(torch.from_numpy(np.load(path)))
-            continue
-        wave = load_audio(record.path)
-        array = hidden_states(AUGMENTATIONS[augment](wave) if augment else wave, dtype=dtype).to(torch.float16).numpy()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, array)
-        states.append(torch.from_numpy(array))
-    return states
-
-
-def feature_table(records: list[Record], augment: str = "", finetune_layers: int = 0,
-                  quantiles: tuple[float, ...] = QUANTILES, dtype: torch.dtype | None = None) -> dict[str, tuple]:
-    """Per clip path: pooled statistics of the states the head reads frozen, and, when fine-tuning, the states
-    entering the first trained layer (else None)."""
-    frozen = ENCODER_LAYERS - finetune_layers
-    return {r.path: (pooled_statistics(s[:frozen + 1], quantiles).numpy(), s[frozen].clone() if finetune_layers else None)
-            for r, s in zip(records, cached_states(records, augment, dtype))}
-
-
 def training_rows(original: dict[str, tuple], copies: list[dict[str, tuple]], train: list[Record]) -> list[tuple[tuple, Record]]:
-    """(`feature_table` entry, record) per training row: every clip, then each of its copies that exists (RAVDESS only)."""
-    rows = [(original[r.path], r) for r in train]
-    return rows + [(table[r.path], r) for table in copies for r in train if r.path in table]
+    """(`feature_table` entry, record) per training row: every clip, then each of its copies that exists."""
+    return [(entry, record) for entry, record, _ in training_rows_with_kinds(original, dict(enumerate(copies)), train)]
 
 
-def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids) -> WhisperHead:
-    """Standardise, fit logistic regressions for emotion and gender, and copy them into a `WhisperHead`."""
+def training_rows_with_kinds(original: dict[str, tuple], copies: dict, train: list[Record]) -> list[tuple[tuple, Record, str]]:
+    """(entry, record, kind) per training row: every clip (kind ""), then each of its copies that exists (kind: its name)."""
+    rows = [(original[r.path], r, "") for r in train]
+    return rows + [(table[r.path], r, str(kind)) for kind, table in copies.items() for r in train if r.path in table]
+
+
+def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids, allowed: np.ndarray | None = None,
+             sample_weight: np.ndarray | None = None) -> WhisperHead:
+    """Standardise, fit the emotion regression (softmax over each clip's `allowed` labels: those its corpus has) and
+    a gender regression on the clips whose speaker's gender is known, and copy both into a `WhisperHead`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(vectors)
-    x = scaler.transform(vectors)
-    emotion = LogisticRegression(C=args.c, max_iter=3000).fit(x, emotion_ids)
-    gender = LogisticRegression(C=args.c, max_iter=3000).fit(x, gender_ids)
-    if list(emotion.classes_) != list(range(len(L.EMOTIONS))):
-        raise ValueError("every emotion needs training clips (calm comes only from RAVDESS)")
+    x = scaler.transform(vectors).astype(np.float32)
+    coef, intercept = fit_masked_logistic(x, emotion_ids, allowed, c=args.c, sample_weight=sample_weight)
+    missing = [L.EMOTIONS[i] for i in range(len(L.EMOTIONS)) if i not in set(emotion_ids)]
+    if missing:
+        print(f"no training clips of {', '.join(missing)}: the head cannot learn to recognise {'it' if len(missing) == 1 else 'them'}")
+    known = np.array([g is not None for g in gender_ids])
+    gender = LogisticRegression(C=args.c, max_iter=3000).fit(x[known], np.asarray(gender_ids)[known].astype(int))
     head = WhisperHead(len(L.EMOTIONS), len(L.GENDERS), ENCODER_LAYERS, quantiles=args.quantiles)
     with torch.no_grad():
         head.mean.copy_(torch.from_numpy(scaler.mean_))
         head.scale.copy_(torch.from_numpy(scaler.scale_))
-        head.emotion.weight.copy_(torch.from_numpy(emotion.coef_))
-        head.emotion.bias.copy_(torch.from_numpy(emotion.intercept_))
+        head.emotion.weight.copy_(torch.from_numpy(coef))
+        head.emotion.bias.copy_(torch.from_numpy(intercept))
         # binary regression -> two logits [0, w.x + b] over GENDERS (female, male)
         head.gender.weight.copy_(torch.from_numpy(np.vstack([np.zeros_like(gender.coef_), gender.coef_])))
         head.gender.bias.copy_(torch.tensor([0.0, gender.intercept_[0]]))
@@ -190,56 +150,85 @@ def main(argv: list[str] | None = None) -> None:
     cargs.resolve("whisper-head")
     common.set_seed(cargs.seed)
     torch.set_num_threads(args.threads)
-    records = load_records(cargs.corpora)
+    records = load_records(protocol_corpora(cargs.protocol, cargs.corpora) if cargs.cv else cargs.corpora)
+    known = corpus_emotions(records)  # each corpus's label set: the loss masks the labels a clip's corpus lacks
     started = time.time()
     args.augment = chosen_copies(args.augment)
     if args.finetune_layers not in range(ENCODER_LAYERS):
         raise SystemExit(f"--finetune_layers must be 0 to {ENCODER_LAYERS - 1} (the head reads {ENCODER_LAYERS} layers)")
-    table = lambda recs, augment="", dtype=args.dtype: feature_table(  # noqa: E731
-        recs, augment, args.finetune_layers, args.quantiles, dtype)
+    if args.finetune_layers and args.speaker_norm != "none":
+        raise SystemExit("--speaker_norm works on the frozen head only; leave out --finetune_layers")
+
+    def table(recs: list[Record], augment: str = "", dtype: torch.dtype = args.dtype) -> dict[str, tuple]:
+        if args.finetune_layers:
+            return feature_table(recs, augment, args.finetune_layers, args.quantiles, dtype)
+        return {path: (vector, None) for path, vector in pooled_table(recs, augment, args.quantiles, dtype).items()}
+
     original = table(records)
+    augment_corpora = set(cargs.corpora) if args.augment_corpora == ["all"] else set(args.augment_corpora)
+    sources = [r for r in records if r.corpus in augment_corpora and r.corpus in cargs.corpora]
+    perturbed = {name: table(sources, name) for name in args.augment}
     ravdess = [r for r in records if r.corpus == "ravdess"]
-    perturbed = {name: table(ravdess, name) for name in args.augment}
-    noisy_test = table(ravdess, NOISY_TEST, args.test_dtype) if cargs.cv else {}
-    test_clips = table(ravdess, dtype=args.test_dtype) if cargs.cv and args.test_dtype != args.dtype else original
-    print(f"pooled encoder states for {len(records)} clips (+{len(args.augment)} copies) in {time.time() - started:.0f} s")
+    noisy_test = table(ravdess, NOISY_TEST, args.test_dtype) if cargs.cv and cargs.protocol != "loco" else {}
+    test_clips = table(records, dtype=args.test_dtype) if cargs.cv and args.test_dtype != args.dtype else original
+    print(f"pooled encoder states for {len(records)} clips (+{len(args.augment)} copies of {len(sources)}) in "
+          f"{time.time() - started:.0f} s")
     config = {"labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS), "encoder_layers": ENCODER_LAYERS,
               "finetuned_layers": args.finetune_layers}  # the model adds the head's pooling_quantiles
 
     def fit(train: list[Record], _val: list[Record]) -> WhisperHeadModel:
-        rows = training_rows(original, list(perturbed.values()), train)
-        vectors = np.stack([vector for (vector, _), _ in rows])
-        emotion_ids, gender_ids = [L.EMOTIONS.index(r.emotion) for _, r in rows], [L.GENDERS.index(r.gender) for _, r in rows]
+        rows = training_rows_with_kinds(original, perturbed, train)
+        recs = [r for _, r, _ in rows]
+        vectors = np.stack([vector for (vector, _), _, _ in rows])
+        emotion_ids = np.array([L.EMOTIONS.index(r.emotion) for r in recs])
+        gender_ids = [L.GENDERS.index(r.gender) if r.gender else None for r in recs]
+        allowed = allowed_labels_mask(recs, L.EMOTIONS, known)
+        weights = corpus_weights(recs) if args.balance_corpora else np.ones(len(recs))
         if args.finetune_layers:
             from train.whisper_finetune import finetune
 
-            head = finetune(args, vectors, [top_input for (_, top_input), _ in rows], emotion_ids, gender_ids, cargs.seed)
+            head = finetune(args, vectors, [top_input for (_, top_input), _, _ in rows], emotion_ids, gender_ids, cargs.seed)
         else:
-            head = fit_head(args, vectors, emotion_ids, gender_ids)
-        return WhisperHeadModel(config, head)
+            head = fit_head(args, vectors, emotion_ids, gender_ids, allowed, weights)
+        model = WhisperHeadModel(config, head)
+        if args.speaker_norm != "none":  # a second head on the speaker-normalised vectors
+            offsets, has = training_offsets(recs, [kind for _, _, kind in rows], vectors, args.speaker_norm, known)
+            model.normalised_head = fit_head(args, vectors[has] - offsets[has], emotion_ids[has],
+                                             [g for g, h in zip(gender_ids, has) if h], allowed[has], weights[has])
+        return model
 
     noisy_truth, noisy_guess = [], []
 
     def predict(model: WhisperHeadModel, test: list[Record]) -> np.ndarray:
-        # the same model also scores noisy copies of its test clips: how far the scores fall with a noisy microphone
-        noisy = predict_features(model.head, [noisy_test[r.path] for r in test])
-        noisy_truth.extend(L.EMOTIONS.index(r.emotion) for r in test)
-        noisy_guess.extend(noisy.argmax(axis=1).tolist())
-        return predict_features(model.head, [test_clips[r.path] for r in test])
+        vectors = np.stack([test_clips[r.path][0] for r in test])
+        probs = predict_features(model.head, [test_clips[r.path] for r in test])
+        if args.speaker_norm != "none":  # clips of speakers with a reference: the normalised head; references: not scored
+            offsets, has, is_reference = test_offsets(test, vectors, args.speaker_norm, known, args.reference_clips, cargs.seed)
+            if has.any():
+                probs[has] = predict_features(model.normalised_head, [(v, None) for v in vectors[has] - offsets[has]])
+            probs[is_reference] = np.nan
+        if noisy_test:  # the same model also scores noisy copies of its test clips: how far scores fall with a noisy microphone
+            noisy = predict_features(model.head, [noisy_test[r.path] for r in test])
+            noisy_truth.extend(L.EMOTIONS.index(r.emotion) for r in test)
+            noisy_guess.extend(noisy.argmax(axis=1).tolist())
+        return probs
 
     cv = None
     if cargs.cv:
-        result = common.cross_validate(records, fit, predict, val_speakers=0, folds=cargs.folds)
-        noisy = compute_metrics(noisy_truth, noisy_guess, list(L.EMOTIONS))
-        result["noisy_test"] = {"snr_db": 20, "noise": "white", "uar": noisy["uar"], "accuracy": noisy["accuracy"]}
-        print(f"test clips with white noise at 20 dB SNR: UAR {noisy['uar']:.3f}, accuracy {noisy['accuracy']:.3f}")
+        result = common.cross_validate(records, fit, predict, val_speakers=0, folds=cargs.folds, protocol=cargs.protocol,
+                                       train_corpora=cargs.corpora)
+        if noisy_truth:
+            noisy = compute_metrics(noisy_truth, noisy_guess, list(L.EMOTIONS))
+            result["noisy_test"] = {"snr_db": 20, "noise": "white", "uar": noisy["uar"], "accuracy": noisy["accuracy"]}
+            print(f"test clips with white noise at 20 dB SNR: UAR {noisy['uar']:.3f}, accuracy {noisy['accuracy']:.3f}")
         if cargs.folds is None:
             common.write_cv_result(cargs.name, result)
-            cv = result
+            cv = result if cargs.protocol == "ravdess6" else None
     cv = cv or common.read_cv_result(cargs.name)
     if not cargs.final:
         return
     tick = time.time()
+    records = [r for r in records if r.corpus in cargs.corpora]  # never the test-only corpora
     model = fit(records, [])
     config |= {
         "name": cargs.name, "sample_rate": 16000, **describe(args), "training_data": common.data_summary(records),
