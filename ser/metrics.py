@@ -72,7 +72,7 @@ def machine_info() -> dict:
 
     import torch
 
-    from ser.whisper_offline import fast_dtype, precision_name
+    from ser.whisper_precision import fast_dtype, precision_name
 
     return {
         "python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
