@@ -55,7 +55,7 @@ def compute_metrics(y_true, y_pred, labels: list[str]) -> dict:
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows. The default model's 4-s latency
-    ranged from 27 to 94 ms over the 2-core machines this project was benchmarked on (README, Performance), so a
+    ranged from 27 to 94 ms over the 2-core machines this project was benchmarked on (docs/performance.md), so a
     speed report says which CPU it ran on."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
