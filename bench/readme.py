@@ -72,9 +72,9 @@ def shipped_models_speed_block(text: str) -> str:
     how = heading.removeprefix(ONE_CLIP_HEADING).strip()
     block = [f"Time to analyse one clip on {machine['cpu']}, {machine['cores']} cores {how}:", "", header, rule, *shipped]
     if TARGETS_HEADING in lines:
-        targets = lines[lines.index(TARGETS_HEADING) + 1:]
-        block += ["", "Targets:", ""] + [line for line in targets[:next((i for i, l in enumerate(targets) if l.startswith("#")),
-                                                                          len(targets))] if line.startswith("- ")]
+        after = lines[lines.index(TARGETS_HEADING) + 1:]
+        section = after[:next((i for i, line in enumerate(after) if line.startswith("#")), len(after))]
+        block += ["", "Targets:", "", *(line for line in section if line.startswith("- "))]
     return "\n".join(block) + "\n"
 
 
