@@ -1,12 +1,13 @@
-"""Copy the report figures into README.md and docs/experiments.md, so neither quotes a number no report holds.
+"""Copy the report figures into README.md and docs/, so none of them quotes a number no report holds.
 
     python -m bench.readme           # rewrite their generated blocks from reports/accuracy.md and reports/bench.md
-    python -m bench.readme --check   # exit 1 if either is out of date (tests/test_readme.py checks the same)
+    python -m bench.readme --check   # exit 1 if one is out of date (tests/test_readme.py checks the same)
 
 A generated block sits between `<!-- generated from reports/NAME.md -->` and `<!-- end generated -->`; the prose around
-it (what the numbers mean, what is missed and why) is written by hand. `<!-- generated from reports/accuracy.md, shipped
-models -->` holds only the rows of the four families this repository ships (the README's table); without it, the whole
-summary table and the seed spread (docs/experiments.md).
+it (what the numbers mean, what is missed and why) is written by hand. `, shipped models` after the report's name keeps
+what a user of the shipped models needs (the README): the four families' rows of reports/accuracy.md's summary table,
+the one-clip times and the targets of reports/bench.md. Without it: the report's whole summary table and seed spread
+(docs/experiments.md), all of reports/bench.md (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from train.evaluate import MAIN_ROWS, SEED_SPREAD_HEADING
 
 README = settings.PROJECT_ROOT / "README.md"
 EXPERIMENTS = settings.PROJECT_ROOT / "docs" / "experiments.md"
-DOCUMENTS = (README, EXPERIMENTS)
+PERFORMANCE = settings.PROJECT_ROOT / "docs" / "performance.md"
+DOCUMENTS = (README, EXPERIMENTS, PERFORMANCE)
 SHIPPED = ", shipped models"
+ONE_CLIP_HEADING = "### One clip"
+TARGETS_HEADING = "### Targets"
+MACHINE = re.compile(r"Measured by .*? on (?P<cpu>.+?) with (?P<cores>\d+) cores")
 BLOCK = re.compile(r"(<!-- generated from reports/(?P<name>[\w.-]+\.md)(?P<variant>, shipped models)?[^>]*-->\n)(?P<body>.*?)"
                    r"(?P<end><!-- end generated -->)", re.S)
 
@@ -49,13 +54,32 @@ def shipped_models_block(text: str) -> str:
 
 
 def bench_block(text: str) -> str:
-    """reports/bench.md without its own "## Performance" title, its sections one level down (they sit under the README's)."""
+    """reports/bench.md without its own "## Performance" title (docs/performance.md has one; its sections fit below)."""
     lines = [line for line in text.splitlines() if line.strip() != "## Performance"]
-    lines = ["#" + line if line.startswith("### ") else line for line in lines]
     return "\n".join(lines).strip("\n") + "\n"
 
 
-BUILDERS = {"accuracy.md": accuracy_block, "accuracy.md" + SHIPPED: shipped_models_block, "bench.md": bench_block}
+def shipped_models_speed_block(text: str) -> str:
+    """The one-clip table of reports/bench.md cut to the families this repository ships (and their settings, e.g. the
+    int8 encoder), with the machine it was measured on, and the report's targets."""
+    lines = text.splitlines()
+    heading = next(line for line in lines if line.startswith(ONE_CLIP_HEADING))
+    machine = MACHINE.search(text)
+    if machine is None:
+        raise ValueError("reports/bench.md does not say which machine it was measured on")
+    header, rule, *rows = first_table(lines[lines.index(heading):])
+    shipped = [row for row in rows if re.split(r",| \(", row.split("|")[1].strip())[0] in MAIN_ROWS]
+    how = heading.removeprefix(ONE_CLIP_HEADING).strip()
+    block = [f"Time to analyse one clip on {machine['cpu']}, {machine['cores']} cores {how}:", "", header, rule, *shipped]
+    if TARGETS_HEADING in lines:
+        after = lines[lines.index(TARGETS_HEADING) + 1:]
+        section = after[:next((i for i, line in enumerate(after) if line.startswith("#")), len(after))]
+        block += ["", "Targets:", "", *(line for line in section if line.startswith("- "))]
+    return "\n".join(block) + "\n"
+
+
+BUILDERS = {"accuracy.md": accuracy_block, "accuracy.md" + SHIPPED: shipped_models_block, "bench.md": bench_block,
+            "bench.md" + SHIPPED: shipped_models_speed_block}
 
 
 def block_names(text: str) -> set[str]:

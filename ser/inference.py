@@ -25,6 +25,7 @@ VOICED_TOP_DB = 35.0  # frames this far below the loud frames count as silence
 VOICED_REFERENCE_PERCENTILE = 99.0  # "loud" = this percentile of frame RMS, so one click does not set the bar
 MIN_GAP_S = 0.5  # pauses shorter than this stay inside an utterance (breaths, stops)
 MIN_VOICED_S = 0.5  # shorter bursts are clicks or bumps, not speech
+WARM_UP_S = 1.0  # noise analysed once after loading a model, so a visitor's first clip does not wait for lazy parts
 
 Progress = Callable[..., object]  # called as progress(fraction, desc=...), like gr.Progress
 
@@ -107,6 +108,12 @@ def analyse(wave: np.ndarray, model, merge_calm_neutral: bool = False) -> ClipRe
     probs, gender = predict_both(model, [wave])
     labels, merged = _merge(model.labels, probs[0], merge_calm_neutral)
     return ClipResult(labels, merged, _gender_dict(model, gender))
+
+
+def warm_up(model) -> None:
+    """One prediction on a second of noise: models load parts lazily (the Whisper encoder), and the app does this once
+    per model before a visitor waits for it."""
+    model.predict([np.random.default_rng(0).normal(0, 0.1, int(WARM_UP_S * SAMPLE_RATE)).astype(np.float32)])
 
 
 def analyse_batch(waves: list[np.ndarray], model, merge_calm_neutral: bool = False) -> list[ClipResult]:

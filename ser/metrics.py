@@ -55,7 +55,7 @@ def compute_metrics(y_true, y_pred, labels: list[str]) -> dict:
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows. The default model's 4-s latency
-    ranged from 27 to 94 ms over the 2-core machines this project was benchmarked on (README, Performance), so a
+    ranged from 27 to 94 ms over the 2-core machines this project was benchmarked on (docs/performance.md), so a
     speed report says which CPU it ran on."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
@@ -72,7 +72,7 @@ def machine_info() -> dict:
 
     import torch
 
-    from ser.whisper_offline import fast_dtype, precision_name
+    from ser.whisper_precision import fast_dtype, precision_name
 
     return {
         "python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor() or platform.machine(),

@@ -8,6 +8,7 @@ download size cap, never looked up as a folder.
 from __future__ import annotations
 
 import html
+import re
 import shutil
 from pathlib import Path
 
@@ -167,15 +168,43 @@ def test_shipped_models_and_the_default_still_work(client, name):
 
 
 def test_about_tab_shows_shipped_cards_and_refuses_paths():
-    import app
+    from app_ui.about import about_model
 
-    assert "Limits of this demo" in app.about_model(SHIPPED)
+    assert "Limits of this demo" in about_model(SHIPPED)
     card = (settings.MODELS_DIR / SHIPPED / "README.md").read_text().split("\n---\n", 1)[-1]  # after the front matter
     card_line = next(line for line in card.splitlines() if line.strip() and not line.startswith("#"))
-    assert card_line in app.about_model(SHIPPED)
+    assert card_line in about_model(SHIPPED)
     for ref in [str(settings.MODELS_DIR / SHIPPED), "../", "/etc"]:
-        about = app.about_model(SHIPPED, ref)
+        about = about_model(SHIPPED, ref)
         assert about.startswith(f"**{html.escape(refusal(ref), quote=False)}**\n") and card_line not in about
+
+
+@pytest.mark.parametrize("name", local_models())
+def test_about_tab_has_one_licence_section_holding_the_cards_licence(name):
+    """The card's licence and the demo's (example clips, encoder, code) are read in one place, not in two sections."""
+    from app_ui.about import about_model
+
+    about = about_model(name)
+    headings = [line for line in about.splitlines() if re.match(r"#+ +licen[cs]e", line, re.I)]
+    assert headings == ["### Licences"]
+    card = (settings.MODELS_DIR / name / "README.md").read_text()
+    card_licence = card.split("## Licence\n", 1)[1].strip().splitlines()[0]  # the shipped cards' one-paragraph licence
+    section = about.split("### Licences\n", 1)[1]
+    assert card_licence in section and "non-commercial" in section and "Whisper-base encoder (OpenAI) is MIT" in section
+
+
+def test_a_hub_cards_license_section_moves_into_the_one_licence_section():
+    """Cards written elsewhere spell it License, use lists, and may show a heading inside a code block."""
+    from app_ui.about import licences_section, split_licence
+
+    card = "### Model\ntext\n#### License\n- weights: apache-2.0\n- data: see below\n### Usage\n```\n## License\n```\n"
+    rest, licence = split_licence(card)
+    assert licence == "- weights: apache-2.0\n- data: see below"
+    assert rest == "### Model\ntext\n### Usage\n```\n## License\n```\n"  # the code block stays
+    section = licences_section("someone/ser", licence)
+    assert section.startswith("### Licences\n- **someone/ser**, from its model card:\n  - weights: apache-2.0\n")
+    assert split_licence("### Model\ntext\n") == ("### Model\ntext\n", None)
+    assert "its model card states no licence" in licences_section("someone/ser", None)
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,13 @@ import pytest
 import soundfile as sf
 from playwright import sync_api
 
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, MISSING
 from ser import settings
 from ser.audio import AudioError, load_audio
 from ser.metrics import model_scores, read_report
 from ser.models import resolve
 from ser.models.base import read_config
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 # A strongly acted clip the shipped default model gets right with high confidence (whisper-head: angry 0.99 when chosen).
 UPLOAD_CLIP, UPLOAD_EMOTION = "ravdess/Actor_05/03-01-05-02-01-01-05.flac", "angry"
 MIC_CLIP = "ravdess/Actor_08/03-01-03-02-01-01-08.flac"  # played by the fake microphone
@@ -54,7 +52,7 @@ def mic_wav(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser(mic_wav):
     if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: run `apt-get install -y chromium` (the Makefile does this).")
+        pytest.fail(MISSING)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     args = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                             f"--use-file-for-fake-audio-capture={mic_wav}"]

@@ -29,7 +29,7 @@ from ser.models import load_dir, load_for_visitor, load_model, local_models, res
 from ser.models.base import CHECKSUMS_FILE, PICKLE_SUFFIXES, ModelError, check_model_files, write_checksums
 
 SAFE_SUFFIXES = (".json", ".safetensors")
-SOURCE_DIRS = ("ser", "train", "bench")
+SOURCE_DIRS = ("ser", "app_ui", "train", "bench")
 BASE_MODEL = "classic-mlp"  # the smallest shipped model: copied and spoiled below
 
 # One subprocess loads every shipped model and predicts once with an audit hook armed: every file opened and every

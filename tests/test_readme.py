@@ -1,9 +1,10 @@
-"""The README and docs/experiments.md quote only what the reports say, and the README starts with the two commands a
-newcomer runs."""
+"""The README and the pages in docs/ quote only what the reports say, and the README is for users: it starts with the two
+commands a newcomer runs, is read in a few minutes, and keeps the project's history in docs/."""
 
 from __future__ import annotations
 
 import json
+import re
 
 from bench import readme
 from ser import settings
@@ -11,8 +12,8 @@ from ser import settings
 
 def test_readme_numbers_are_the_reports_numbers():
     text = readme.README.read_text()
-    assert readme.block_names(text) == {"accuracy.md, shipped models", "bench.md"}, \
-        "the README's accuracy table and its Performance section must be generated"
+    assert readme.block_names(text) == {"accuracy.md, shipped models", "bench.md, shipped models"}, \
+        "the README's accuracy table and its speed table must be generated"
     assert readme.render(text) == text, "README.md is out of date with reports/: run `python -m bench.readme`"
 
 
@@ -22,10 +23,26 @@ def test_experiments_page_numbers_are_the_reports_numbers():
     assert readme.render(text) == text, "docs/experiments.md is out of date with reports/: run `python -m bench.readme`"
 
 
+def test_performance_page_numbers_are_the_reports_numbers():
+    text = readme.PERFORMANCE.read_text()
+    assert readme.block_names(text) == {"bench.md"}, "docs/performance.md must hold the whole of reports/bench.md, generated"
+    assert readme.render(text) == text, "docs/performance.md is out of date with reports/: run `python -m bench.readme`"
+
+
+def test_the_readme_speed_table_holds_the_shipped_models_and_the_targets():
+    bench = json.loads((settings.REPORTS_DIR / "bench.json").read_text())
+    block = [m["body"] for m in readme.BLOCK.finditer(readme.README.read_text()) if m["name"] == "bench.md"][0]
+    models = [line.split("|")[1].strip() for line in block.splitlines() if line.startswith("| ")][1:]
+    assert [m for m in models if not m.startswith("whisper-head,")] == ["whisper-head (default)", "classic-mlp", "resnet18"]
+    assert "pipeline(" not in block  # the table of wav2vec2 pipelines is on the performance page
+    assert bench['machine']['cpu_model'] in block and f"{bench['machine']['cpu_count']} cores" in block
+    assert block.count("\n- ") == len(bench["targets"]), "every target, met or missed, is listed"
+
+
 def test_the_readme_table_holds_every_shipped_family_and_only_those():
     """The README shows what a user gets; the ablations and seeds are on the experiments page, every one of them."""
     accuracy = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())
-    readme_rows = [m["body"] for m in readme.BLOCK.finditer(readme.README.read_text()) if m["variant"]][0]
+    readme_rows = [m["body"] for m in readme.BLOCK.finditer(readme.README.read_text()) if m["name"] == "accuracy.md"][0]
     listed = [line.split("|")[1].strip() for line in readme_rows.splitlines()[2:]]
     assert listed == ["whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp"]
     assert f"| resnet18 | {accuracy['models']['resnet18']['uar']:.1%} |" in readme_rows
@@ -64,3 +81,25 @@ def test_experiments_page_gives_the_seed_spread_of_the_report():
         confusions = spread["calm_neutral_confusions"]
         assert spread["mean_calm_neutral_confusions"] == sum(confusions) / len(confusions)
         assert f"| {', '.join(map(str, confusions))} | {spread['mean_calm_neutral_confusions']:.1f} |" in text
+
+
+def test_readme_is_short_and_for_users():
+    """Read in five minutes: no commit hashes, dates of past states or `git show` archaeology (docs/ holds those)."""
+    text = readme.README.read_text()
+    assert len(text) <= 10_000, f"README.md has {len(text)} characters; move details to docs/"
+    assert re.findall(r"\bgit show\b|\b[0-9a-f]{7,40}\b|\b20\d\d-\d\d-\d\d\b", text) == []
+
+
+def test_readme_screenshot_is_there_and_small():
+    shots = re.findall(r"!\[[^\]]+\]\(([^)]+\.png)\)", readme.README.read_text())
+    assert shots == ["docs/screenshot.png"]
+    path = settings.PROJECT_ROOT / shots[0]
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size <= 150_000
+
+
+def test_readme_quotes_the_reports_seed_spread():
+    accuracy = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())
+    spread = accuracy["seed_spread"]["resnet18"]
+    points = (max(spread["uar"]) - min(spread["uar"])) * 100
+    assert len(spread["seeds"]) == 5
+    assert f"run with five seeds spreads over {points:.1f} points of UAR" in readme.README.read_text()

@@ -281,7 +281,7 @@ def test_an_unknown_encoder_precision_is_logged_and_falls_back_to_auto(monkeypat
     monkeypatch.setenv("SER_ENCODER_DTYPE", "auto")
     auto = fast_dtype()
     monkeypatch.setenv("SER_ENCODER_DTYPE", "float16-typo")
-    with caplog.at_level("WARNING", logger="ser.whisper_offline"):
+    with caplog.at_level("WARNING", logger="ser.whisper_precision"):
         assert fast_dtype() == auto
     assert "SER_ENCODER_DTYPE='float16-typo' is not one of auto, float32, bfloat16, int8; using auto." in caplog.text
 

@@ -48,7 +48,7 @@ class WhisperHead(nn.Module):
     def __init__(self, n_labels: int, n_genders: int = 0, encoder_layers: int = ENCODER_LAYERS, finetuned_layers: int = 0,
                  dropout: float = 0.0, quantiles: tuple[float, ...] = QUANTILES):
         super().__init__()
-        from ser.whisper_offline import EncoderLayer
+        from ser.whisper_encoder import EncoderLayer
 
         self.quantiles = tuple(quantiles)
         size = n_features(encoder_layers, self.quantiles)
@@ -66,7 +66,7 @@ class WhisperHead(nn.Module):
     def top_statistics(self, x: torch.Tensor) -> torch.Tensor:
         """Input of the first fine-tuned layer [B, T, D_MODEL] -> pooled statistics of each fine-tuned layer's output.
         Runs in bfloat16 autocast where the encoder does, in training and inference alike."""
-        from ser.whisper_offline import fast_dtype
+        from ser.whisper_precision import fast_dtype
 
         outputs, x = [], x.float()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast_dtype() == torch.bfloat16):

@@ -1,0 +1,105 @@
+"""The command line's rows: the model loaded once, clips analysed in batches, long recordings as timelines."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+BATCH_SIZE = 8  # clips per model call: amortises per-call overhead, bounded memory
+
+
+@dataclass
+class Row:
+    """One output row: a file (or one window of it with --timeline), its probabilities or its error."""
+
+    file: str
+    label: str | None = None
+    probability: float | None = None
+    probs: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    start: float | None = None
+    end: float | None = None
+
+
+def load(ref: str | None):
+    """The requested model. An unreachable Hub with no cached copy falls back to the default model; that, or the use
+    of an offline cached copy, is said on stderr."""
+    from ser.models import load_with_fallback
+
+    model, notice = load_with_fallback(ref)
+    if notice:
+        print(notice, file=sys.stderr)
+    return model
+
+
+def load_error(err: Exception) -> str | None:
+    """The sentence of a model that cannot be found or fetched (a usage error), or None for anything else."""
+    from ser.models.base import ModelError
+
+    if isinstance(err, ModelError):
+        return str(err)
+    if "ser.hub" in sys.modules and isinstance(err, sys.modules["ser.hub"].HubError):
+        return str(err)
+    return None
+
+
+def _rows_for_clips(model, items: list[tuple[str, np.ndarray]], merge: bool) -> list[Row]:
+    """One model call for the batch; if it fails, clip by clip, so one bad clip cannot take its neighbours down."""
+    from ser import inference
+
+    try:
+        results = inference.analyse_batch([wave for _, wave in items], model, merge)
+    except Exception as err:
+        if len(items) == 1:
+            return [Row(items[0][0], error=f"The model could not analyse this file ({type(err).__name__}).")]
+        return [row for item in items for row in _rows_for_clips(model, [item], merge)]
+    return [_row(path, result.labels, result.probs) for (path, _), result in zip(items, results)]
+
+
+def _row(path: str, labels: list[str], probs: np.ndarray, start: float | None = None, end: float | None = None) -> Row:
+    top = int(np.argmax(probs))
+    return Row(path, labels[top], float(probs[top]), {label: float(p) for label, p in zip(labels, probs)}, start=start, end=end)
+
+
+def _rows_for_recording(model, path: str, wave: np.ndarray, merge: bool, per_window: bool) -> list[Row]:
+    """A timeline of windows: all of its rows with --timeline, else one row with their average (as the app does)."""
+    from ser import inference
+
+    try:
+        tl = inference.timeline(wave, model, merge_calm_neutral=merge)
+    except Exception as err:
+        return [Row(path, error=f"The model could not analyse this file ({type(err).__name__}).")]
+    if not per_window:
+        return [_row(path, tl.labels, tl.mean())]
+    return [_row(path, tl.labels, p, float(s), float(e)) for s, e, p in zip(tl.starts, tl.ends, tl.probs)]
+
+
+def predict_rows(model, stream, timeline: bool, merge: bool, batch_size: int = BATCH_SIZE, progress=None) -> Iterator[Row]:
+    """Rows in input order. Short clips are batched; recordings longer than the app's timeline threshold
+    (or every file with --timeline) go through `inference.timeline`."""
+    from ser.audio import SAMPLE_RATE
+    from ser.inference import LONG_CLIP_S
+
+    batch: list[tuple[str, np.ndarray]] = []
+
+    def flush() -> list[Row]:
+        rows = _rows_for_clips(model, batch, merge) if batch else []
+        if progress is not None:
+            progress.update(len(batch))
+        batch.clear()
+        return rows
+
+    for path, wave, error in stream:
+        if wave is not None and not timeline and wave.size / SAMPLE_RATE <= LONG_CLIP_S:
+            batch.append((path, wave))
+            if len(batch) >= batch_size:
+                yield from flush()
+            continue
+        yield from flush()  # keep the input order
+        yield from [Row(path, error=error)] if wave is None else _rows_for_recording(model, path, wave, merge, timeline)
+        if progress is not None:
+            progress.update(1)
+    yield from flush()
