@@ -18,16 +18,18 @@ from pathlib import Path
 
 from ser import settings
 from train.evaluate import MAIN_ROWS, SEED_SPREAD_HEADING
+from train.unseen_report import LOCO_HEADING
 
 README = settings.PROJECT_ROOT / "README.md"
 EXPERIMENTS = settings.PROJECT_ROOT / "docs" / "experiments.md"
 PERFORMANCE = settings.PROJECT_ROOT / "docs" / "performance.md"
 DOCUMENTS = (README, EXPERIMENTS, PERFORMANCE)
 SHIPPED = ", shipped models"
+UNSEEN = ", unseen corpora"
 ONE_CLIP_HEADING = "### One clip"
 TARGETS_HEADING = "### Targets"
 MACHINE = re.compile(r"Measured by .*? on (?P<cpu>.+?) with (?P<cores>\d+) cores")
-BLOCK = re.compile(r"(<!-- generated from reports/(?P<name>[\w.-]+\.md)(?P<variant>, shipped models)?[^>]*-->\n)(?P<body>.*?)"
+BLOCK = re.compile(r"(<!-- generated from reports/(?P<name>[\w.-]+\.md)(?P<variant>, shipped models|, unseen corpora)?[^>]*-->\n)(?P<body>.*?)"
                    r"(?P<end><!-- end generated -->)", re.S)
 
 
@@ -51,6 +53,15 @@ def shipped_models_block(text: str) -> str:
     """The rows of reports/accuracy.md's summary table for the families this repository ships, in the report's order."""
     header, rule, *rows = first_table(text.splitlines())
     return "\n".join([header, rule, *(row for row in rows if row.split("|")[1].strip() in MAIN_ROWS)]) + "\n"
+
+
+def unseen_corpora_block(text: str) -> str:
+    """The leave-one-corpus-out table of reports/accuracy.md cut to the shipped families' rows (`<family>-loco`, and
+    `-calibrated` where the family has one), in the report's order."""
+    lines = text.splitlines()
+    header, rule, *rows = first_table(lines[lines.index(LOCO_HEADING):])
+    shipped = {f"{family}-loco" for family in MAIN_ROWS} | {f"{family}-loco-calibrated" for family in MAIN_ROWS}
+    return "\n".join([header, rule, *(row for row in rows if row.split("|")[1].strip() in shipped)]) + "\n"
 
 
 def bench_block(text: str) -> str:
@@ -78,7 +89,8 @@ def shipped_models_speed_block(text: str) -> str:
     return "\n".join(block) + "\n"
 
 
-BUILDERS = {"accuracy.md": accuracy_block, "accuracy.md" + SHIPPED: shipped_models_block, "bench.md": bench_block,
+BUILDERS = {"accuracy.md": accuracy_block, "accuracy.md" + SHIPPED: shipped_models_block,
+            "accuracy.md" + UNSEEN: unseen_corpora_block, "bench.md": bench_block,
             "bench.md" + SHIPPED: shipped_models_speed_block}
 
 

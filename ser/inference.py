@@ -37,6 +37,7 @@ class ClipResult:
     labels: list[str]
     probs: np.ndarray
     gender: dict[str, float] | None = None
+    unsure: bool = False  # the top probability is below the model's unsure threshold (chosen on unseen corpora)
 
     def as_dict(self) -> dict[str, float]:
         return {label: float(p) for label, p in zip(self.labels, self.probs)}
@@ -89,9 +90,11 @@ def _merge(labels: list[str], probs: np.ndarray, merge: bool) -> tuple[list[str]
     return list(new_labels), np.asarray(new_probs, dtype=np.float64)
 
 
-def predict_both(model, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Emotion probabilities (clips, labels) and gender probabilities (clips, genders) or None, in one model pass."""
-    probs, gender = model.predict_both(waves)
+def predict_both(model, waves: list[np.ndarray], reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Emotion probabilities (clips, labels) and gender probabilities (clips, genders) or None, in one model pass;
+    relative to the speaker's `reference` profile where the model supports one."""
+    use = reference is not None and getattr(model, "supports_reference", False)  # other models ignore it (the app says so)
+    probs, gender = model.predict_both(waves, reference) if use else model.predict_both(waves)
     gender = None if gender is None else np.asarray(gender, dtype=np.float64).reshape(len(waves), -1)
     return np.asarray(probs, dtype=np.float64), gender
 
@@ -103,11 +106,17 @@ def _gender_dict(model, gender: np.ndarray | None) -> dict[str, float] | None:
     return {label: float(p) for label, p in zip(model.gender_labels, gender.mean(axis=0))}
 
 
-def analyse(wave: np.ndarray, model, merge_calm_neutral: bool = False) -> ClipResult:
+def is_unsure(model, probs: np.ndarray) -> bool:
+    """Whether the model's top probability (before merging calm and neutral) is below its unsure threshold."""
+    threshold = getattr(model, "unsure_threshold", None)
+    return threshold is not None and float(np.max(probs)) < threshold
+
+
+def analyse(wave: np.ndarray, model, merge_calm_neutral: bool = False, reference: np.ndarray | None = None) -> ClipResult:
     """Emotion (and gender) probabilities for one clip, taken whole."""
-    probs, gender = predict_both(model, [wave])
+    probs, gender = predict_both(model, [wave], reference)
     labels, merged = _merge(model.labels, probs[0], merge_calm_neutral)
-    return ClipResult(labels, merged, _gender_dict(model, gender))
+    return ClipResult(labels, merged, _gender_dict(model, gender), is_unsure(model, probs[0]))
 
 
 def warm_up(model) -> None:
@@ -116,11 +125,13 @@ def warm_up(model) -> None:
     model.predict([np.random.default_rng(0).normal(0, 0.1, int(WARM_UP_S * SAMPLE_RATE)).astype(np.float32)])
 
 
-def analyse_batch(waves: list[np.ndarray], model, merge_calm_neutral: bool = False) -> list[ClipResult]:
+def analyse_batch(waves: list[np.ndarray], model, merge_calm_neutral: bool = False,
+                  reference: np.ndarray | None = None) -> list[ClipResult]:
     """`analyse` for several clips in one model call (the CLI batches files this way)."""
-    probs, gender = predict_both(model, list(waves))
+    probs, gender = predict_both(model, list(waves), reference)
     labels, merged = _merge(model.labels, probs, merge_calm_neutral)
-    return [ClipResult(labels, merged[i], _gender_dict(model, None if gender is None else gender[i:i + 1])) for i in range(len(waves))]
+    return [ClipResult(labels, merged[i], _gender_dict(model, None if gender is None else gender[i:i + 1]), is_unsure(model, probs[i]))
+            for i in range(len(waves))]
 
 
 def voiced_intervals(wave: np.ndarray, top_db: float = VOICED_TOP_DB) -> list[tuple[float, float]]:
@@ -181,6 +192,7 @@ def timeline(
     hop_s: float = HOP_S,
     progress: Progress | None = None,
     merge_calm_neutral: bool = False,
+    reference: np.ndarray | None = None,
 ) -> Timeline:
     """Emotion probabilities in windows over the voiced parts of a recording, batched through the model."""
     duration = wave.size / SAMPLE_RATE
@@ -192,7 +204,7 @@ def timeline(
     chunks, genders = [], []
     for first in range(0, len(bounds), BATCH_SIZE):
         batch = bounds[first:first + BATCH_SIZE]
-        probs, gender = predict_both(model, [wave[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in batch])
+        probs, gender = predict_both(model, [wave[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in batch], reference)
         chunks.append(probs)
         if gender is not None:
             genders.append(gender)
@@ -213,11 +225,12 @@ def summarise(tl: Timeline) -> ClipResult:
 
 
 def analyse_recording(
-    wave: np.ndarray, model, merge_calm_neutral: bool = False, progress: Progress | None = None
+    wave: np.ndarray, model, merge_calm_neutral: bool = False, progress: Progress | None = None,
+    reference: np.ndarray | None = None,
 ) -> tuple[ClipResult, Timeline | None]:
     """Short clips are analysed whole; longer ones get a timeline, and the overall result is its average."""
     if wave.size / SAMPLE_RATE <= LONG_CLIP_S:
         _report(progress, 0.0, "Analysing")
-        return analyse(wave, model, merge_calm_neutral), None
-    tl = timeline(wave, model, progress=progress, merge_calm_neutral=merge_calm_neutral)
+        return analyse(wave, model, merge_calm_neutral, reference), None
+    tl = timeline(wave, model, progress=progress, merge_calm_neutral=merge_calm_neutral, reference=reference)
     return summarise(tl), tl

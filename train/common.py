@@ -21,21 +21,12 @@ from ser.corpora import RAVDESS_FOLDS, Record, validation_split
 from ser.labels import EMOTIONS
 from ser import protocols
 from ser.metrics import compute_metrics, unseen_corpus_scores
-from ser.models.base import LICENSE, EmotionModel
+from ser.models.base import LICENSE, EmotionModel  # noqa: F401 (LICENSE: used by the training scripts)
 
 CV_DIR = settings.REPORTS_DIR / "cv"
 # exactly these keys go into reports/cv/<model>.json, which train/evaluate.py merges into reports/accuracy.json
 CV_KEYS = ("uar", "accuracy", "macro_f1", "per_class_recall", "confusion", "labels", "calm_neutral_confusions", "folds",
            "train_time_s", "eval_wall_time_s", "protocol")
-CORPUS_TEXTS = {"ravdess": "RAVDESS: only two sentences", "tess": "TESS: one carrier phrase, 'Say the word ...'"}
-CORPUS_LICENCES = {"ravdess": "RAVDESS (CC BY-NC-SA 4.0)", "tess": "TESS (CC BY-NC-ND 4.0)"}
-CORPUS_NOTES = {
-    "ravdess": "RAVDESS speech (Livingstone & Russo 2018): 24 actors (12 female, 12 male), 8 emotions, two sentences, CC BY-NC-SA 4.0",
-    "tess": "TESS (Dupuis & Pichora-Fuller 2010): 2 women (aged 26 and 64), 7 emotions (no calm), 200 words in a carrier "
-            "phrase, CC BY-NC-ND 4.0",
-}
-
-
 @dataclass
 class CommonArgs:
     """Arguments every training script takes."""
@@ -173,6 +164,7 @@ def predict_records(model: EmotionModel, records: list[Record]) -> np.ndarray:
 
 OPTIONAL_CV_KEYS = ("noisy_test", "protocol_id", "mean_fold_uar")  # noisy_test: noisy copies of the test clips (train.whisper_head)
 LOCO_KEYS = ("protocol_id", "protocol", "corpora", "mean_uar", "train_time_s", "eval_wall_time_s")
+OPTIONAL_LOCO_KEYS = ("temperature", "unsure_threshold", "calibrated_from")  # rows of train/calibrate.py
 PREDICTIONS_SUFFIX = ".predictions.csv"  # reports/cv/<name>.predictions.csv: every test clip's probabilities
 
 
@@ -181,7 +173,8 @@ def write_cv_result(name: str, result: dict) -> Path:
     and beside it every test clip's probabilities, from which train/evaluate.py scores ensembles of rows."""
     path = CV_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    keys = LOCO_KEYS if result.get("protocol_id") == "loco" else CV_KEYS + tuple(k for k in OPTIONAL_CV_KEYS if k in result)
+    keys = (LOCO_KEYS + tuple(k for k in OPTIONAL_LOCO_KEYS if k in result) if result.get("protocol_id") == "loco"
+            else CV_KEYS + tuple(k for k in OPTIONAL_CV_KEYS if k in result))
     path.write_text(json.dumps({key: result[key] for key in keys}, indent=2) + "\n")
     if result.get("predictions"):
         write_cv_predictions(CV_DIR / f"{name}{PREDICTIONS_SUFFIX}", result["predictions"], result.get("labels", list(EMOTIONS)))
@@ -258,73 +251,7 @@ def other_precisions(name: str) -> dict[str, dict]:
     return {precision: result for precision, suffix in TEST_PRECISIONS.items() if (result := read_cv_result(name + suffix))}
 
 
-def cv_summary(result: dict | None) -> dict | None:
-    """The headline numbers that go into a model's config.json."""
-    if not result:
-        return None
-    keys = ("uar", "accuracy", "macro_f1", "calm_neutral_confusions")
-    return {**{k: result[k] for k in keys}, "protocol": "6-fold actor-disjoint RAVDESS cross-validation (reports/cv)"}
-
-
-def data_summary(records: list[Record]) -> dict:
-    """Clip and speaker counts for config.json and the card."""
-    speakers = {r.speaker: r.gender for r in records}
-    return {
-        "corpora": sorted({r.corpus for r in records}), "clips": len(records), "speakers": len(speakers),
-        "female_speakers": sum(g == "female" for g in speakers.values()), "male_speakers": sum(g == "male" for g in speakers.values()),
-        "male_clips": sum(r.gender == "male" for r in records),
-    }
-
-
-def model_card(name: str, summary: str, details: dict, data: dict, cv: dict | None) -> str:
-    """A Hugging Face style README.md: what it is, data, protocol and cross-validated scores, limits, licence."""
-    lines = [
-        "---", f"license: {LICENSE}", "language: en", "pipeline_tag: audio-classification",
-        "tags: [speech-emotion-recognition, audio-classification]", "---", "",
-        f"# {name}", "", summary, "",
-        "## Training", "",
-        *[f"- {key}: {value}" for key, value in details.items()], "",
-        "## Data", "",
-        *[f"- {CORPUS_NOTES.get(c, c)}" for c in data["corpora"]],
-        f"- {data['clips']} clips from {data['speakers']} speakers ({data['female_speakers']} female, {data['male_speakers']} male); "
-        f"{data['male_clips']} clips ({data['male_clips'] / max(data['clips'], 1):.0%}) are male voices.", "",
-        "## Evaluation", "",
-    ]
-    if cv:
-        lines += [
-            f"Protocol: {cv['protocol']}.", "",
-            "| UAR | accuracy | macro-F1 | calm<->neutral confusions |", "|---|---|---|---|",
-            f"| {cv['uar']:.1%} | {cv['accuracy']:.1%} | {cv['macro_f1']:.1%} | {cv['calm_neutral_confusions']} |", "",
-            "Recall per class: " + ", ".join(f"{k} {v:.0%}" for k, v in cv["per_class_recall"].items()) + ".", "",
-            "UAR per test fold: " + ", ".join(f"{f['uar']:.1%}" for f in cv["folds"]) + ".", "",
-        ]
-        if seeds := other_seeds(name):  # one run's score is partly luck: show how far the same recipe moves
-            lines += ["The same recipe cross-validated with other seeds: " + ", ".join(
-                f"seed {seed} {r['uar']:.1%} UAR ({r['calm_neutral_confusions']} calm<->neutral confusions)" for seed, r in seeds.items())
-                + " (reports/accuracy.md, seed spread).", ""]
-        if precisions := other_precisions(name):
-            lines += ["The same fold models on test states of the encoder in another precision (`SER_ENCODER_DTYPE`; the app "
-                      "uses bfloat16 where the CPU runs it natively): " + ", ".join(
-                          f"{precision} {r['uar']:.1%} UAR ({r['calm_neutral_confusions']} calm<->neutral confusions)"
-                          for precision, r in precisions.items()) + " (reports/accuracy.md).", ""]
-    else:
-        lines += ["Not cross-validated yet: run the training script with `--cv`.", ""]
-    lines += [
-        "## Limits", "",
-        "- Acted, studio-recorded English ("
-        + "; ".join(CORPUS_TEXTS.get(c, c) for c in data["corpora"]) + "): spontaneous speech, other "
-        "languages, noise and other microphones are out of distribution and will score lower.",
-        f"- Few speakers ({data['speakers']}: {data['female_speakers']} female, {data['male_speakers']} male); "
-        f"{data['male_clips'] / max(data['clips'], 1):.0%} of the training clips are male voices"
-        + (" (both TESS speakers are women)." if "tess" in data["corpora"] else "."),
-        "- Labels are the emotions the actors were asked to portray, not what a speaker feels. Calm and neutral differ mostly in "
-        "arousal and are often confused (the app can merge them).",
-        "- Not for decisions about people (hiring, health, policing, surveillance).", "",
-        "## Licence", "",
-        "Code: MIT licence (this project). Weights: non-commercial use only "
-        f"({LICENSE}), because they are derived from " + " and ".join(CORPUS_LICENCES.get(c, c) for c in data["corpora"]) + ".", "",
-    ]
-    return "\n".join(lines)
+from train.model_card import cv_summary, data_summary, loco_summary, model_card  # noqa: E402,F401 (the scripts' one import)
 
 
 def maybe_push(args: CommonArgs, out_dir: str | Path) -> None:

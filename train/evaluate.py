@@ -38,6 +38,12 @@ FAMILIES = {
     "whisper-linear-probe-bf16": ("train.linear_probe", "the linear probe on bfloat16 encoder states: the floor whisper-head-bf16 had to beat"),
     "whisper-head-int8": ("train.whisper_head", "the default model's recipe trained and tested on int8 encoder states (quantised Linear layers, SER_ENCODER_DTYPE=int8)"),
     "whisper-head-pitch": ("train.whisper_head", "the default model's recipe with two more copies of every RAVDESS training clip: its voice 2 semitones lower and 2 higher, at the same tempo"),
+    # leave-one-corpus-out experiments of the Whisper head (docs/experiments.md, "Voices it never heard")
+    "whisper-head-multicorpus-loco": ("train.whisper_head", "the default recipe trained on RAVDESS, TESS and TurEV-DB (every corpus whose licence allows shipping), each corpus weighted the same, leave one corpus out"),
+    "whisper-head-multicorpus-reference-loco": ("train.whisper_head", "whisper-head-multicorpus, each speaker's clips normalised by one of their neutral clips (calm in TurEV-DB), as the app's calibration recording; that clip is not scored; leave one corpus out"),
+    "whisper-head-multicorpus-speaker-loco": ("train.whisper_head", "whisper-head-multicorpus, each speaker's clips normalised by the mean of all their clips (a long recording of one speaker); leave one corpus out"),
+    "whisper-head-multicorpus-channel-loco": ("train.whisper_head", "whisper-head-multicorpus with two more copies of every training clip of every corpus: in a reverberant room through a coloured, band-limited microphone with pink-to-brown noise, and through a low-bitrate Opus or MP3 codec; leave one corpus out"),
+    "whisper-head-multicorpus-urdu-loco": ("train.whisper_head", "research row, not shippable (URDU is for research only): whisper-head-multicorpus with URDU in training too; leave one corpus out"),
     "resnet18-ravdess-only": ("train.resnet", "ablation: the ResNet18 recipe trained on RAVDESS alone, without the TESS clips (whose neutral clips have no calm counterpart)"),
     "resnet18-epochs30-distilled": ("train.resnet", "the resnet18-epochs30 recipe distilled from the Whisper head: each RAVDESS clip's target is half its label, half the probabilities of a Whisper head that never heard its speaker (train/distill.py)"),
     "resnet18-epochs30-distilled0.8": ("train.resnet", "the resnet18-epochs30-distilled recipe with more weight on the teacher: each RAVDESS clip's target is 20% its label, 80% the Whisper head's probabilities"),
@@ -66,6 +72,7 @@ ENSEMBLES = {
                                                                             "probabilities averaged: does a spectrogram CNN add to the Whisper head?"),
 }
 SHORT_CROPS = ["--pooling", "mean", "--crop_seconds", "1.5", "--epochs", "40"]  # the ResNet18 recipe until 2026-11-29
+MULTICORPUS = ["--corpora", "ravdess", "tess", "turev", "--balance_corpora"]  # every corpus whose licence allows shipping
 # extra arguments of the rows that are not a family's defaults (run_cv adds `--name <row>`)
 CV_ARGS = {
     "whisper-head-speed-only": ["--augment", "speed0.9", "speed1.1"],
@@ -78,6 +85,11 @@ CV_ARGS = {
     "whisper-linear-probe-bf16": ["--states_dtype", "bfloat16"],
     "whisper-head-int8": ["--states_dtype", "int8"],
     "whisper-head-pitch": ["--augment", "speed0.9", "speed1.1", "noise", "telephone", "pitch-2", "pitch+2"],
+    "whisper-head-multicorpus-loco": [*MULTICORPUS, "--protocol", "loco"],
+    "whisper-head-multicorpus-reference-loco": [*MULTICORPUS, "--speaker_norm", "reference", "--protocol", "loco"],
+    "whisper-head-multicorpus-speaker-loco": [*MULTICORPUS, "--speaker_norm", "speaker", "--protocol", "loco"],
+    "whisper-head-multicorpus-channel-loco": [*MULTICORPUS, "--augment_all", "room", "codec", "--protocol", "loco"],
+    "whisper-head-multicorpus-urdu-loco": ["--corpora", "ravdess", "tess", "turev", "urdu", "--balance_corpora", "--protocol", "loco"],
     "resnet18-short-crops": SHORT_CROPS,
     "resnet18-early-stopping": [*SHORT_CROPS, "--val_speakers", "2"],
     # 2 threads (the other ResNet rows: 1) to fit a session; so its train time does not compare with theirs
@@ -122,6 +134,17 @@ add_seed_rows()
 add_protocol_rows()
 
 
+def add_calibrated_rows(rows=("whisper-head-loco",)) -> None:
+    """`<row>-calibrated`: a LOCO row's probabilities temperature-scaled, each corpus by a temperature fitted on the
+    others (train/calibrate.py); no training."""
+    for row in rows:
+        FAMILIES[row + "-calibrated"] = ("train.calibrate", f"{row} with temperature scaling fitted under leave one corpus out")
+        CV_ARGS[row + "-calibrated"] = [row]
+
+
+add_calibrated_rows()
+
+
 @dataclass
 class EvaluateArguments:
     models: list[str] = field(default_factory=lambda: list(MAIN_ROWS), metadata={
@@ -133,6 +156,8 @@ class EvaluateArguments:
 
 def cv_arguments(name: str) -> list[str]:
     """The training-script arguments that write reports/cv/<name>.json."""
+    if FAMILIES[name][0] == "train.calibrate":  # scored from another row's predictions, not trained
+        return CV_ARGS[name]
     extra = [] if FAMILIES[name][0] == "train.linear_probe" else ["--cv", "--no_final"]
     return extra + ([*CV_ARGS[name], "--name", name] if name in CV_ARGS else [])
 

@@ -49,7 +49,7 @@ def training_offsets(records: list[Record], kinds: list[str], vectors: np.ndarra
     return offsets, has
 
 
-def test_offsets(records: list[Record], vectors: np.ndarray, mode: str, known: dict[str, set[str]],
+def fold_offsets(records: list[Record], vectors: np.ndarray, mode: str, known: dict[str, set[str]],
                  reference_clips: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For the clips of a test fold: the offsets, which clips have one, and which clips served as a reference
     (those are not scored). References are drawn at random (seeded) among each speaker's neutral (or calm) clips."""

@@ -29,7 +29,7 @@ from ser.protocols import allowed_labels_mask, corpus_emotions, protocol_corpora
 from ser.whisper_offline import fast_dtype, precision_name
 from train.augment import NOISY_TEST, TRAINING_COPIES, chosen_copies
 from train.masked_logistic import fit_masked_logistic
-from train.speaker_norm import MODES, corpus_weights, test_offsets, training_offsets
+from train.speaker_norm import MODES, corpus_weights, fold_offsets, training_offsets
 from train.whisper_states import StatesArguments, cached_states, feature_table, pooled_table  # noqa: F401 (cached_states: used by callers)
 
 
@@ -39,10 +39,11 @@ class HeadArguments(StatesArguments):
 
     c: float = field(default=0.02, metadata={"help": "inverse L2 strength of the logistic regression"})
     augment: list[str] = field(default_factory=lambda: ["speed0.9", "speed1.1", "noise", "telephone"],
-                               metadata={"help": f"extra copies of the training clips: {', '.join(TRAINING_COPIES)} "
+                               metadata={"help": f"extra copies of every RAVDESS training clip: {', '.join(TRAINING_COPIES)} "
                                                          "(pitch copies scored worse: reports/accuracy.md, whisper-head-pitch)"})
-    augment_corpora: list[str] = field(default_factory=lambda: ["ravdess"], metadata={
-        "help": "the corpora whose training clips get the --augment copies (all: every training corpus)"})
+    augment_all: list[str] = field(default_factory=lambda: ["none"], metadata={
+        "help": f"copies of the clips of every training corpus, not only RAVDESS: {', '.join(TRAINING_COPIES)} (room and "
+                "codec: a laptop or phone microphone in a room, a low-bitrate voice message; train/augment.py)"})
     balance_corpora: bool = field(default=False, metadata={"help": "weight clips so every training corpus counts the same"})
     speaker_norm: Literal[MODES] = field(default="none", metadata={
         "help": "none; speaker (subtract the mean features of each speaker's clips); reference (subtract those of the "
@@ -138,8 +139,15 @@ def describe(args: HeadArguments) -> dict:
                      f"top {args.finetune_layers} encoder layers fine-tuned with the outputs: AdamW, one-cycle, {args.finetune_epochs} "
                      f"epochs, peak learning rates {args.finetune_lr:g} (layers) / {args.head_lr:g} (outputs), dropout {args.dropout:g}, "
                      f"batch {args.batch_size}")
-                    + f"; RAVDESS training clips also as copies: {', '.join(args.augment) or 'none'} "
-                    "(speed = faster/slower playback, noise = white noise at 10-30 dB SNR, telephone = 4-kHz bandwidth)",
+                    + ", softmax over the labels each clip's corpus has"
+                    + (", every corpus weighted the same" if args.balance_corpora else "")
+                    + f"; RAVDESS training clips also as copies: {', '.join(args.augment) or 'none'}"
+                    + (f"; clips of every corpus also as copies: {', '.join(args.augment_all)}" if args.augment_all else "")
+                    + " (speed = faster/slower playback, noise = white noise at 10-30 dB SNR, telephone = 4-kHz bandwidth, room = "
+                    "reverberation, microphone colouring and coloured noise, codec = low-bitrate Opus or MP3)",
+        **({"reference head": "a second emotion head on pooled statistics minus those of the speaker's neutral clips (calm "
+                              "where the corpus has no neutral), used when a reference recording is given"}
+           if args.speaker_norm == "reference" else {}),
     }
 
 
@@ -165,14 +173,14 @@ def main(argv: list[str] | None = None) -> None:
         return {path: (vector, None) for path, vector in pooled_table(recs, augment, args.quantiles, dtype).items()}
 
     original = table(records)
-    augment_corpora = set(cargs.corpora) if args.augment_corpora == ["all"] else set(args.augment_corpora)
-    sources = [r for r in records if r.corpus in augment_corpora and r.corpus in cargs.corpora]
-    perturbed = {name: table(sources, name) for name in args.augment}
+    args.augment_all = chosen_copies(args.augment_all)
+    training = [r for r in records if r.corpus in cargs.corpora]
+    perturbed = {name: table([r for r in training if r.corpus == "ravdess" or name in args.augment_all], name)
+                 for name in dict.fromkeys([*args.augment, *args.augment_all])}
     ravdess = [r for r in records if r.corpus == "ravdess"]
     noisy_test = table(ravdess, NOISY_TEST, args.test_dtype) if cargs.cv and cargs.protocol != "loco" else {}
     test_clips = table(records, dtype=args.test_dtype) if cargs.cv and args.test_dtype != args.dtype else original
-    print(f"pooled encoder states for {len(records)} clips (+{len(args.augment)} copies of {len(sources)}) in "
-          f"{time.time() - started:.0f} s")
+    print(f"pooled encoder states for {len(records)} clips and {sum(map(len, perturbed.values()))} copies in {time.time() - started:.0f} s")
     config = {"labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS), "encoder_layers": ENCODER_LAYERS,
               "finetuned_layers": args.finetune_layers}  # the model adds the head's pooling_quantiles
 
@@ -193,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         model = WhisperHeadModel(config, head)
         if args.speaker_norm != "none":  # a second head on the speaker-normalised vectors
             offsets, has = training_offsets(recs, [kind for _, _, kind in rows], vectors, args.speaker_norm, known)
-            model.normalised_head = fit_head(args, vectors[has] - offsets[has], emotion_ids[has],
+            model.reference_head = fit_head(args, vectors[has] - offsets[has], emotion_ids[has],
                                              [g for g, h in zip(gender_ids, has) if h], allowed[has], weights[has])
         return model
 
@@ -203,9 +211,9 @@ def main(argv: list[str] | None = None) -> None:
         vectors = np.stack([test_clips[r.path][0] for r in test])
         probs = predict_features(model.head, [test_clips[r.path] for r in test])
         if args.speaker_norm != "none":  # clips of speakers with a reference: the normalised head; references: not scored
-            offsets, has, is_reference = test_offsets(test, vectors, args.speaker_norm, known, args.reference_clips, cargs.seed)
+            offsets, has, is_reference = fold_offsets(test, vectors, args.speaker_norm, known, args.reference_clips, cargs.seed)
             if has.any():
-                probs[has] = predict_features(model.normalised_head, [(v, None) for v in vectors[has] - offsets[has]])
+                probs[has] = predict_features(model.reference_head, [(v, None) for v in vectors[has] - offsets[has]])
             probs[is_reference] = np.nan
         if noisy_test:  # the same model also scores noisy copies of its test clips: how far scores fall with a noisy microphone
             noisy = predict_features(model.head, [noisy_test[r.path] for r in test])
@@ -234,11 +242,20 @@ def main(argv: list[str] | None = None) -> None:
         "name": cargs.name, "sample_rate": 16000, **describe(args), "training_data": common.data_summary(records),
         "train_time_s": round(time.time() - tick, 1), "metrics": common.cv_summary(cv), "license": LICENSE,
     }
+    loco = common.loco_summary(cargs.name)
+    if loco:  # how it does on corpora it never heard, and the calibration chosen there
+        config |= {"unseen_corpora": loco, "temperature": loco.get("temperature", 1.0), "unsure_threshold": loco.get("unsure_threshold")}
+    if args.speaker_norm == "reference":
+        config["reference"] = {"anchor": "neutral (calm where a corpus has no neutral)", "clips": "one recording"}
+    reference_head = getattr(model, "reference_head", None)
     model = WhisperHeadModel(config, model.head)
+    if reference_head is not None and args.speaker_norm == "reference":
+        reference_head.gender = None  # gender comes from the main head
+        model.reference_head = reference_head
     summary = ("Speech emotion classifier: a small head on the frozen Whisper-base encoder (the project's default model)." if not args.finetune_layers else
                f"Speech emotion classifier: Whisper-base's encoder with its top {args.finetune_layers} of {ENCODER_LAYERS} layers "
                "fine-tuned, and a small head.")
-    card = common.model_card(cargs.name, summary, describe(args), common.data_summary(records), cv)
+    card = common.model_card(cargs.name, summary, describe(args), common.data_summary(records), cv, loco)
     model.save(cargs.out, card=card)
     print(f"saved {cargs.out}")
     common.maybe_push(cargs, cargs.out)

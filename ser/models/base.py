@@ -178,12 +178,22 @@ class EmotionModel:
         self.gender_labels: list[str] | None = config.get("gender_labels")
         self.name: str = config.get("name", self.kind)
         self.notice: str | None = None  # set by `ser.models.load_model` when the user should be told something
+        # fitted on predictions for corpora the model never heard (train/calibrate.py): T > 1 softens over-confident
+        # answers without changing which label is on top; below `unsure_threshold` the app and CLI say "unsure"
+        self.temperature = float(config.get("temperature") or 1.0)
+        if not 0.05 <= self.temperature <= 100:
+            raise ModelError(f"This model's config asks for a temperature of {self.temperature:g}; give a number from 0.05 to 100.")
+        self.unsure_threshold: float | None = config.get("unsure_threshold")
 
     # --- prediction -------------------------------------------------------------------------------------------
     def predict(self, waves: list[np.ndarray] | np.ndarray) -> np.ndarray:
         """Probabilities over `self.labels`, shape (clips, labels), for 16-kHz mono float32 waveforms."""
         waves = [waves] if isinstance(waves, np.ndarray) and waves.ndim == 1 else list(waves)
-        return softmax(np.asarray(self.predict_logits(waves), dtype=np.float64)).astype(np.float32)
+        return self.probabilities(self.predict_logits(waves))
+
+    def probabilities(self, logits) -> np.ndarray:
+        """Emotion probabilities from logits, with the model's temperature."""
+        return softmax(np.asarray(logits, dtype=np.float64) / self.temperature).astype(np.float32)
 
     def predict_logits(self, waves: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
@@ -195,6 +205,12 @@ class EmotionModel:
     def predict_both(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Emotion and gender probabilities; models with a shared encoder override this to run it once."""
         return self.predict(waves), (self.predict_gender(waves) if self.gender_labels else None)
+
+    supports_reference = False  # models that can score a speaker's clips relative to their reference recording
+
+    def reference_profile(self, wave: np.ndarray) -> np.ndarray:
+        """What a speaker's reference recording sounds like to the model (see WhisperHeadModel)."""
+        raise ModelError(f"The model {self.name} cannot use a reference recording; the default model can.")
 
     # --- files ------------------------------------------------------------------------------------------------
     def save(self, model_dir: str | Path, card: str | None = None) -> Path:

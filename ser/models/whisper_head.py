@@ -33,6 +33,7 @@ LEGACY_ENCODER_LAYERS = 6  # heads whose config does not say read all 6 layers (
 D_MODEL = 512
 MAX_FRAMES = 3000  # the encoder's 30-s limit; longer clips are scored in 30-s pieces
 MAX_SAMPLES = MAX_FRAMES * features.HOP_LENGTH
+REFERENCE_PREFIX = "reference."  # weights of the optional reference head, beside the main head's in one file
 QUANTILES = (0.1, 0.5, 0.9)  # pooled beside mean and std by new heads: the shape of each feature's spread over time
 
 
@@ -138,16 +139,35 @@ class WhisperHeadModel(EmotionModel):
                                         quantiles=tuple(quantiles))
         self.config["pooling_quantiles"] = list(self.head.quantiles)  # a trained head's own pooling is what gets saved
         self.head.eval()
+        # optional second emotion head, on pooled statistics minus those of the speaker's reference recording
+        # (a neutral sentence: "calibrate to my voice"); trained with `--speaker_norm reference`
+        self.reference_head: WhisperHead | None = None
+        if config.get("reference"):
+            self.reference_head = WhisperHead(len(self.labels), 0, self.encoder_layers, quantiles=self.head.quantiles).eval()
+
+    @property
+    def supports_reference(self) -> bool:
+        return self.reference_head is not None
 
     @torch.no_grad()
-    def _logits(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    def reference_profile(self, wave: np.ndarray) -> np.ndarray:
+        """The pooled statistics of a speaker's reference recording (30-s pieces averaged): what their voice sounds
+        like when neutral. Pass it to `predict_both` to score their other clips relative to it."""
+        pieces = [wave[i : i + MAX_SAMPLES] for i in range(0, len(wave), MAX_SAMPLES)]
+        return torch.stack([self._pooled(p) for p in pieces]).mean(dim=0).numpy()
+
+    @torch.no_grad()
+    def _logits(self, waves: list[np.ndarray], reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         emotion, gender = [], []
         for wave in waves:
             # up to 30 s in one pass; longer clips in 30-s pieces (a short tail is dropped) whose logits are averaged
             pieces = [wave[i : i + MAX_SAMPLES] for i in range(0, len(wave), MAX_SAMPLES)]
             if len(pieces) > 1 and len(pieces[-1]) < MAX_SAMPLES // 10:
                 pieces.pop()
-            e, g = self.head(torch.stack([self._pooled(p) for p in pieces]))
+            pooled = torch.stack([self._pooled(p) for p in pieces])
+            e, g = self.head(pooled)
+            if reference is not None and self.reference_head is not None:
+                e, _ = self.reference_head(pooled - torch.as_tensor(reference, dtype=pooled.dtype))
             emotion.append(e.mean(dim=0))
             gender.append(None if g is None else g.mean(dim=0))
         e_out = torch.stack(emotion).numpy()
@@ -162,10 +182,11 @@ class WhisperHeadModel(EmotionModel):
     def predict_logits(self, waves: list[np.ndarray]) -> np.ndarray:
         return self._logits(waves)[0]
 
-    def predict_both(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Emotion and gender probabilities from one encoder pass (the app shows both)."""
-        e, g = self._logits(list(waves))
-        return softmax(e.astype(np.float64)).astype(np.float32), (softmax(g.astype(np.float64)).astype(np.float32) if g is not None else None)
+    def predict_both(self, waves: list[np.ndarray], reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Emotion and gender probabilities from one encoder pass (the app shows both); with a `reference_profile`
+        of the speaker, emotion comes from the reference head (when the model has one)."""
+        e, g = self._logits(list(waves), reference)
+        return self.probabilities(e), (softmax(g.astype(np.float64)).astype(np.float32) if g is not None else None)
 
     def predict_gender(self, waves: list[np.ndarray]) -> np.ndarray | None:
         return self.predict_both(waves)[1] if self.gender_labels else None
@@ -179,14 +200,21 @@ class WhisperHeadModel(EmotionModel):
                 for param in self.head.top.parameters():
                     param.copy_(param.half().float())
         state = {k: (v.half() if k.startswith("top.") else v).detach().contiguous() for k, v in self.head.state_dict().items()}
+        if self.reference_head is not None:
+            state |= {f"{REFERENCE_PREFIX}{k}": v.detach().contiguous() for k, v in self.reference_head.state_dict().items()}
         save_file(state, str(model_dir / WEIGHTS_FILE))
 
     @classmethod
     def from_dir(cls, model_dir: Path, config: dict) -> "WhisperHeadModel":
         model = cls(config)
         state = load_file(str(Path(model_dir) / WEIGHTS_FILE))
+        reference = {k.removeprefix(REFERENCE_PREFIX): v for k, v in state.items() if k.startswith(REFERENCE_PREFIX)}
         try:
-            model.head.load_state_dict(state, strict=True)
+            model.head.load_state_dict({k: v for k, v in state.items() if not k.startswith(REFERENCE_PREFIX)}, strict=True)
+            if model.reference_head is not None or reference:
+                if model.reference_head is None:
+                    raise RuntimeError("reference-head weights without a 'reference' entry in the config")
+                model.reference_head.load_state_dict(reference, strict=True)
         except RuntimeError as error:  # e.g. weights trained on another number of encoder layers than the config says
             raise ModelError(f"The Whisper head's weights do not match its config ({str(error).splitlines()[0]}).") from error
         model.head.eval()

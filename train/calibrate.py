@@ -1,0 +1,123 @@
+"""Temperature scaling and the "unsure" threshold, both chosen under leave-one-corpus-out.
+
+A model trained on acted studio speech is over-confident on other voices ("fearful, 90%" for a plain sentence). Dividing
+its logits by a temperature T > 1 (Guo et al. 2017) softens every answer without changing which label is on top. Here T
+is fitted on out-of-corpus predictions: for each test corpus, on the LOCO predictions of the *other* corpora (so the
+corpus it is scored on never chose it), and for the shipped model on all of them. The unsure threshold is the
+calibrated top probability below which, in those predictions, the answer was more often wrong than right.
+
+    python -m train.calibrate whisper-head-loco     # -> reports/cv/whisper-head-loco-calibrated.json (+ predictions)
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ser.metrics import restrict_probabilities
+from train import common
+
+TEMPERATURES = np.exp(np.linspace(np.log(0.5), np.log(8.0), 81))  # a grid: one parameter needs no optimiser
+UNSURE_BINS = np.linspace(0.1, 0.9, 17)  # candidate thresholds on the calibrated top probability
+CALIBRATED_SUFFIX = "-calibrated"
+
+
+def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(logits / T) from softmax(logits): log p = logits - constant, and softmax ignores constants."""
+    logits = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    out = np.exp(logits)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def restricted_nll(probs: np.ndarray, emotions: list[str], labels: list[str], allowed: set[str]) -> float:
+    """Mean negative log-likelihood of the true labels over the labels a corpus has (as it is scored)."""
+    kept, restricted = restrict_probabilities(probs, labels, allowed)
+    picked = restricted[np.arange(len(emotions)), [kept.index(e) for e in emotions]]
+    return float(-np.log(np.clip(picked, 1e-12, 1.0)).mean())
+
+
+def fit_temperature(groups: list[tuple[np.ndarray, list[str], set[str]]], labels: list[str]) -> float:
+    """The T minimising the summed NLL of `groups` (probabilities, true emotions, the corpus's labels): each corpus
+    counts the same, whatever its size."""
+    losses = [sum(restricted_nll(with_temperature(p, t), e, labels, a) for p, e, a in groups) for t in TEMPERATURES]
+    return float(TEMPERATURES[int(np.argmin(losses))])
+
+
+def plain_hits(probs: np.ndarray, emotions: list[str], labels: list[str], allowed: set[str]) -> np.ndarray:
+    """Whether the app's answer (the argmax over every label) is right, counting calm as neutral in a corpus without
+    calm (and neutral as calm in one without neutral): the app does not know which corpus a clip came from."""
+    swap = {"calm": "neutral", "neutral": "calm"}
+    guesses = [labels[i] for i in probs.argmax(axis=1)]
+    return np.array([g == e or (g not in allowed and swap.get(g) == e) for g, e in zip(guesses, emotions)])
+
+
+def unsure_threshold(top: np.ndarray, correct: np.ndarray) -> float:
+    """The largest threshold t such that clips whose top probability lies below t were right less than half the time:
+    under it, the answer is more likely wrong than right, so the app says 'unsure'."""
+    chosen = float(UNSURE_BINS[0])
+    for t in UNSURE_BINS:
+        below = top < t
+        if below.sum() >= 20 and correct[below].mean() < 0.5:
+            chosen = float(t)
+    return chosen
+
+
+def calibrate_row(name: str) -> dict | None:
+    """The LOCO row `name` with its probabilities temperature-scaled (each corpus by a T fitted on the others), its
+    scores recomputed, the temperature for the shipped model (fitted on every corpus) and the unsure threshold."""
+    run, result = common.read_cv_predictions(name), common.read_cv_result(name)
+    if run is None or result is None or result.get("protocol_id") != "loco":
+        return None
+    corpora = list(result["corpora"])
+    has = {c: set(result["corpora"][c]["labels"]) for c in corpora}  # each corpus's own labels, as it was scored
+    groups = {c: (run.probabilities[run.folds == k], [e for e, f in zip(run.emotions, run.folds) if f == k], has[c])
+              for k, c in enumerate(corpora)}
+    predictions, per_corpus = [], {}
+    for k, corpus in enumerate(corpora):
+        per_corpus[corpus] = fit_temperature([g for c, g in groups.items() if c != corpus], run.labels)
+        probs = with_temperature(groups[corpus][0], per_corpus[corpus])
+        here = run.folds == k
+        predictions.append({"fold": k, "name": corpus, "indices": np.flatnonzero(here),
+                            "clips": [c for c, h in zip(run.clips, here) if h], "emotions": groups[corpus][1],
+                            "labels": run.labels, "probabilities": probs,
+                            "train_corpora": result["corpora"][corpus]["train_corpora"]})
+    records = [common.Record(c, corpus, e, "") for p in predictions for c, e, corpus in
+               zip(p["clips"], p["emotions"], [p["name"]] * len(p["clips"]))]
+    # cross_corpus_scores reads each fold's clips through "indices" into these records
+    offset = 0
+    for p in predictions:
+        p["indices"] = np.arange(offset, offset + len(p["clips"]))
+        offset += len(p["clips"])
+    scores = common.cross_corpus_scores(predictions, records)
+    for corpus, fold in zip(corpora, predictions):
+        scores["corpora"][corpus]["speakers"] = result["corpora"][corpus]["speakers"]
+        scores["corpora"][corpus]["temperature"] = per_corpus[corpus]
+    hits = {c: plain_hits(p["probabilities"], p["emotions"], run.labels, has[c]) for c, p in zip(corpora, predictions)}
+    top = np.concatenate([p["probabilities"].max(axis=1) for p in predictions])
+    temperature = fit_temperature(list(groups.values()), run.labels)
+    threshold = unsure_threshold(top, np.concatenate(list(hits.values())))
+    for corpus, fold in zip(corpora, predictions):
+        unsure, right = fold["probabilities"].max(axis=1) < threshold, hits[corpus]
+        scores["corpora"][corpus]["unsure_share"] = float(unsure.mean())
+        scores["corpora"][corpus]["accuracy_unsure"] = float(right[unsure].mean()) if unsure.any() else None
+        scores["corpora"][corpus]["accuracy_sure"] = float(right[~unsure].mean()) if (~unsure).any() else None
+    return {**scores, "train_time_s": result["train_time_s"], "eval_wall_time_s": result["eval_wall_time_s"],
+            "temperature": temperature, "unsure_threshold": threshold, "calibrated_from": name, "predictions": predictions}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("rows", nargs="+", help="LOCO rows of reports/cv to calibrate")
+    for name in parser.parse_args(argv).rows:
+        result = calibrate_row(name)
+        if result is None:
+            raise SystemExit(f"reports/cv/{name}.json is not a leave-one-corpus-out row with per-clip predictions; run it first.")
+        path = common.write_cv_result(name + CALIBRATED_SUFFIX, result)
+        print(f"{name}: temperature {result['temperature']:.2f}, unsure below {result['unsure_threshold']:.2f}, "
+              f"mean UAR {result['mean_uar']:.1%}; wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
