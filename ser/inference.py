@@ -38,6 +38,7 @@ class ClipResult:
     probs: np.ndarray
     gender: dict[str, float] | None = None
     unsure: bool = False  # the top probability is below the model's unsure threshold (chosen on unseen corpora)
+    far: bool = False  # the clip is unlike everything the model was trained on (novelty above its threshold)
 
     def as_dict(self) -> dict[str, float]:
         return {label: float(p) for label, p in zip(self.labels, self.probs)}
@@ -90,13 +91,21 @@ def _merge(labels: list[str], probs: np.ndarray, merge: bool) -> tuple[list[str]
     return list(new_labels), np.asarray(new_probs, dtype=np.float64)
 
 
-def predict_both(model, waves: list[np.ndarray], reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Emotion probabilities (clips, labels) and gender probabilities (clips, genders) or None, in one model pass;
-    relative to the speaker's `reference` profile where the model supports one."""
-    use = reference is not None and getattr(model, "supports_reference", False)  # other models ignore it (the app says so)
-    probs, gender = model.predict_both(waves, reference) if use else model.predict_both(waves)
+def predict_details(model, waves: list[np.ndarray], reference: np.ndarray | None = None):
+    """Emotion probabilities (clips, labels), gender probabilities (clips, genders) or None, and per clip whether it is
+    far from everything the model was trained on, in one model pass; relative to the speaker's `reference` profile
+    where the model supports one (other models ignore it: the app says so)."""
+    use = reference is not None and getattr(model, "supports_reference", False)
+    probs, gender, novelty = model.predict_details(waves, reference if use else None)
     gender = None if gender is None else np.asarray(gender, dtype=np.float64).reshape(len(waves), -1)
-    return np.asarray(probs, dtype=np.float64), gender
+    threshold = getattr(model, "far_threshold", None)
+    far = np.zeros(len(waves), dtype=bool) if novelty is None or threshold is None else np.asarray(novelty) > threshold
+    return np.asarray(probs, dtype=np.float64), gender, far
+
+
+def predict_both(model, waves: list[np.ndarray], reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Emotion probabilities (clips, labels) and gender probabilities (clips, genders) or None, in one model pass."""
+    return predict_details(model, waves, reference)[:2]
 
 
 def _gender_dict(model, gender: np.ndarray | None) -> dict[str, float] | None:
@@ -114,9 +123,9 @@ def is_unsure(model, probs: np.ndarray) -> bool:
 
 def analyse(wave: np.ndarray, model, merge_calm_neutral: bool = False, reference: np.ndarray | None = None) -> ClipResult:
     """Emotion (and gender) probabilities for one clip, taken whole."""
-    probs, gender = predict_both(model, [wave], reference)
+    probs, gender, far = predict_details(model, [wave], reference)
     labels, merged = _merge(model.labels, probs[0], merge_calm_neutral)
-    return ClipResult(labels, merged, _gender_dict(model, gender), is_unsure(model, probs[0]))
+    return ClipResult(labels, merged, _gender_dict(model, gender), is_unsure(model, probs[0]), bool(far[0]))
 
 
 def warm_up(model) -> None:
@@ -128,10 +137,10 @@ def warm_up(model) -> None:
 def analyse_batch(waves: list[np.ndarray], model, merge_calm_neutral: bool = False,
                   reference: np.ndarray | None = None) -> list[ClipResult]:
     """`analyse` for several clips in one model call (the CLI batches files this way)."""
-    probs, gender = predict_both(model, list(waves), reference)
+    probs, gender, far = predict_details(model, list(waves), reference)
     labels, merged = _merge(model.labels, probs, merge_calm_neutral)
-    return [ClipResult(labels, merged[i], _gender_dict(model, None if gender is None else gender[i:i + 1]), is_unsure(model, probs[i]))
-            for i in range(len(waves))]
+    return [ClipResult(labels, merged[i], _gender_dict(model, None if gender is None else gender[i:i + 1]), is_unsure(model, probs[i]),
+                       bool(far[i])) for i in range(len(waves))]
 
 
 def voiced_intervals(wave: np.ndarray, top_db: float = VOICED_TOP_DB) -> list[tuple[float, float]]:

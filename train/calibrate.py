@@ -21,6 +21,7 @@ from train import common
 TEMPERATURES = np.exp(np.linspace(np.log(0.5), np.log(8.0), 81))  # a grid: one parameter needs no optimiser
 UNSURE_BINS = np.linspace(0.1, 0.9, 17)  # candidate thresholds on the calibrated top probability
 CALIBRATED_SUFFIX = "-calibrated"
+NOT_CHANGED_BY_TEMPERATURE = ("far_share", "accuracy_far", "accuracy_near", "not_scored")  # argmax and novelty stay
 
 
 def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -93,6 +94,7 @@ def calibrate_row(name: str) -> dict | None:
     scores = common.cross_corpus_scores(predictions, records)
     for corpus, fold in zip(corpora, predictions):
         scores["corpora"][corpus]["speakers"] = result["corpora"][corpus]["speakers"]
+        scores["corpora"][corpus] |= {k: v for k, v in result["corpora"][corpus].items() if k in NOT_CHANGED_BY_TEMPERATURE}
         scores["corpora"][corpus]["temperature"] = per_corpus[corpus]
     hits = {c: plain_hits(p["probabilities"], p["emotions"], run.labels, has[c]) for c, p in zip(corpora, predictions)}
     top = np.concatenate([p["probabilities"].max(axis=1) for p in predictions])

@@ -11,6 +11,9 @@ import numpy as np
 import torch
 
 MAX_ITER = 500
+# on the largest gradient entry of the mean loss: scikit-learn's default (tol=1e-4) on the same objective; 1e-6 took
+# 4x the iterations for the same answers on held-out clips (ad-hoc run: 500 vs 60-150 L-BFGS steps, 88% vs 87-88% accuracy)
+TOLERANCE = 1e-4
 
 
 def fit_masked_logistic(x: np.ndarray, y, allowed: np.ndarray | None = None, c: float = 1.0, sample_weight=None,
@@ -28,7 +31,7 @@ def fit_masked_logistic(x: np.ndarray, y, allowed: np.ndarray | None = None, c: 
     penalty = 1.0 / (2.0 * c * len(y_t))  # C x sum of losses + |W|^2 / 2, divided by C x n: the same minimum
     coef = torch.zeros(n_labels, x_t.shape[1], requires_grad=True)
     intercept = torch.zeros(n_labels, requires_grad=True)
-    optimizer = torch.optim.LBFGS([coef, intercept], lr=1.0, max_iter=max_iter, tolerance_grad=1e-6,
+    optimizer = torch.optim.LBFGS([coef, intercept], lr=1.0, max_iter=max_iter, tolerance_grad=TOLERANCE,
                                   tolerance_change=1e-10, history_size=20, line_search_fn="strong_wolfe")
 
     def closure():

@@ -28,9 +28,13 @@ from ser.models.whisper_head import ENCODER_LAYERS, QUANTILES, WhisperHead, Whis
 from ser.protocols import allowed_labels_mask, corpus_emotions, protocol_corpora
 from ser.whisper_offline import fast_dtype, precision_name
 from train.augment import NOISY_TEST, TRAINING_COPIES, chosen_copies
+from train.calibrate import plain_hits
 from train.masked_logistic import fit_masked_logistic
 from train.speaker_norm import MODES, corpus_weights, fold_offsets, training_offsets
 from train.whisper_states import StatesArguments, cached_states, feature_table, pooled_table  # noqa: F401 (cached_states: used by callers)
+
+
+FAR_PERCENTILE = 99.0  # novelty above this percentile of the training clips' counts as unlike them
 
 
 @dataclass
@@ -99,7 +103,13 @@ def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids, 
     if missing:
         print(f"no training clips of {', '.join(missing)}: the head cannot learn to recognise {'it' if len(missing) == 1 else 'them'}")
     known = np.array([g is not None for g in gender_ids])
-    gender = LogisticRegression(C=args.c, max_iter=3000).fit(x[known], np.asarray(gender_ids)[known].astype(int))
+    genders = np.asarray(gender_ids)[known].astype(int)
+    if len(set(genders)) == 2:
+        gender = LogisticRegression(C=args.c, max_iter=3000).fit(x[known], genders)
+        gender_coef, gender_intercept = gender.coef_, gender.intercept_[0]
+    else:  # e.g. TESS alone (two women) in a leave-one-corpus-out fold: the one gender it heard, always
+        print("the training clips have one known gender only: the gender output always says it")
+        gender_coef, gender_intercept = np.zeros((1, x.shape[1])), (10.0 if set(genders) == {1} else -10.0)
     head = WhisperHead(len(L.EMOTIONS), len(L.GENDERS), ENCODER_LAYERS, quantiles=args.quantiles)
     with torch.no_grad():
         head.mean.copy_(torch.from_numpy(scaler.mean_))
@@ -107,8 +117,8 @@ def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids, 
         head.emotion.weight.copy_(torch.from_numpy(coef))
         head.emotion.bias.copy_(torch.from_numpy(intercept))
         # binary regression -> two logits [0, w.x + b] over GENDERS (female, male)
-        head.gender.weight.copy_(torch.from_numpy(np.vstack([np.zeros_like(gender.coef_), gender.coef_])))
-        head.gender.bias.copy_(torch.tensor([0.0, gender.intercept_[0]]))
+        head.gender.weight.copy_(torch.from_numpy(np.vstack([np.zeros_like(gender_coef), gender_coef])))
+        head.gender.bias.copy_(torch.tensor([0.0, gender_intercept]))
     return head.eval()
 
 
@@ -199,13 +209,15 @@ def main(argv: list[str] | None = None) -> None:
         else:
             head = fit_head(args, vectors, emotion_ids, gender_ids, allowed, weights)
         model = WhisperHeadModel(config, head)
+        # a clip less typical than all but 1% of the training clips is "unlike the voices it learned from"
+        model.far_threshold = float(np.percentile(head.novelty(torch.from_numpy(vectors).float()).numpy(), FAR_PERCENTILE))
         if args.speaker_norm != "none":  # a second head on the speaker-normalised vectors
             offsets, has = training_offsets(recs, [kind for _, _, kind in rows], vectors, args.speaker_norm, known)
             model.reference_head = fit_head(args, vectors[has] - offsets[has], emotion_ids[has],
                                              [g for g, h in zip(gender_ids, has) if h], allowed[has], weights[has])
         return model
 
-    noisy_truth, noisy_guess = [], []
+    noisy_truth, noisy_guess, far_checks = [], [], {}
 
     def predict(model: WhisperHeadModel, test: list[Record]) -> np.ndarray:
         vectors = np.stack([test_clips[r.path][0] for r in test])
@@ -215,6 +227,10 @@ def main(argv: list[str] | None = None) -> None:
             if has.any():
                 probs[has] = predict_features(model.reference_head, [(v, None) for v in vectors[has] - offsets[has]])
             probs[is_reference] = np.nan
+        scored = ~np.isnan(probs).any(axis=1)
+        far = model.head.novelty(torch.from_numpy(vectors[scored]).float()).numpy() > model.far_threshold
+        hits = plain_hits(probs[scored], [r.emotion for r, k in zip(test, scored) if k], list(L.EMOTIONS), known[test[0].corpus])
+        far_checks.setdefault(test[0].corpus, []).append((far, hits))
         if noisy_test:  # the same model also scores noisy copies of its test clips: how far scores fall with a noisy microphone
             noisy = predict_features(model.head, [noisy_test[r.path] for r in test])
             noisy_truth.extend(L.EMOTIONS.index(r.emotion) for r in test)
@@ -225,6 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     if cargs.cv:
         result = common.cross_validate(records, fit, predict, val_speakers=0, folds=cargs.folds, protocol=cargs.protocol,
                                        train_corpora=cargs.corpora)
+        for corpus, scores in result.get("corpora", {}).items():  # how often "unlike the training" fires, and what it means
+            far, hits = (np.concatenate(parts) for parts in zip(*far_checks[corpus]))
+            scores.update(far_share=float(far.mean()), accuracy_far=float(hits[far].mean()) if far.any() else None,
+                          accuracy_near=float(hits[~far].mean()) if (~far).any() else None)
         if noisy_truth:
             noisy = compute_metrics(noisy_truth, noisy_guess, list(L.EMOTIONS))
             result["noisy_test"] = {"snr_db": 20, "noise": "white", "uar": noisy["uar"], "accuracy": noisy["accuracy"]}
@@ -247,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         config |= {"unseen_corpora": loco, "temperature": loco.get("temperature", 1.0), "unsure_threshold": loco.get("unsure_threshold")}
     if args.speaker_norm == "reference":
         config["reference"] = {"anchor": "neutral (calm where a corpus has no neutral)", "clips": "one recording"}
+    config["far_threshold"] = model.far_threshold
     reference_head = getattr(model, "reference_head", None)
     model = WhisperHeadModel(config, model.head)
     if reference_head is not None and args.speaker_norm == "reference":

@@ -184,6 +184,7 @@ class EmotionModel:
         if not 0.05 <= self.temperature <= 100:
             raise ModelError(f"This model's config asks for a temperature of {self.temperature:g}; give a number from 0.05 to 100.")
         self.unsure_threshold: float | None = config.get("unsure_threshold")
+        self.far_threshold: float | None = config.get("far_threshold")  # novelty above which a clip is unlike the training
 
     # --- prediction -------------------------------------------------------------------------------------------
     def predict(self, waves: list[np.ndarray] | np.ndarray) -> np.ndarray:
@@ -205,6 +206,10 @@ class EmotionModel:
     def predict_both(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Emotion and gender probabilities; models with a shared encoder override this to run it once."""
         return self.predict(waves), (self.predict_gender(waves) if self.gender_labels else None)
+
+    def predict_details(self, waves: list[np.ndarray], reference: np.ndarray | None = None):
+        """Emotion and gender probabilities, and per clip how unlike its training clips it is (None: not measured)."""
+        return (*self.predict_both(waves), None)
 
     supports_reference = False  # models that can score a speaker's clips relative to their reference recording
 

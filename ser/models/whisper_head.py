@@ -60,6 +60,11 @@ class WhisperHead(nn.Module):
         self.emotion = nn.Linear(size, n_labels)
         self.gender = nn.Linear(size, n_genders) if n_genders else None
 
+    def novelty(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Mean squared z-score of each clip's pooled statistics under the training clips' mean and spread: about 1 for
+        a clip like those it learned from, far more for a voice, language or microphone unlike them."""
+        return ((pooled - self.mean) / self.scale).pow(2).mean(dim=-1)
+
     def forward(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = self.dropout((pooled - self.mean) / self.scale)
         return self.emotion(x), (self.gender(x) if self.gender is not None else None)
@@ -157,8 +162,10 @@ class WhisperHeadModel(EmotionModel):
         return torch.stack([self._pooled(p) for p in pieces]).mean(dim=0).numpy()
 
     @torch.no_grad()
-    def _logits(self, waves: list[np.ndarray], reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        emotion, gender = [], []
+    def _logits(self, waves: list[np.ndarray], reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Emotion logits, gender logits (or None) and novelty per clip. Returned, not kept on the model: the app
+        runs two analyses at once on one shared model."""
+        emotion, gender, novelty = [], [], []
         for wave in waves:
             # up to 30 s in one pass; longer clips in 30-s pieces (a short tail is dropped) whose logits are averaged
             pieces = [wave[i : i + MAX_SAMPLES] for i in range(0, len(wave), MAX_SAMPLES)]
@@ -166,13 +173,14 @@ class WhisperHeadModel(EmotionModel):
                 pieces.pop()
             pooled = torch.stack([self._pooled(p) for p in pieces])
             e, g = self.head(pooled)
+            novelty.append(float(self.head.novelty(pooled).mean()))
             if reference is not None and self.reference_head is not None:
                 e, _ = self.reference_head(pooled - torch.as_tensor(reference, dtype=pooled.dtype))
             emotion.append(e.mean(dim=0))
             gender.append(None if g is None else g.mean(dim=0))
         e_out = torch.stack(emotion).numpy()
         g_out = None if gender[0] is None else torch.stack(gender).numpy()
-        return e_out, g_out
+        return e_out, g_out, np.array(novelty)
 
     def _pooled(self, wave: np.ndarray) -> torch.Tensor:
         """Pooled statistics of the frozen layers' states, then of the fine-tuned layers' (if any), for one piece."""
@@ -185,11 +193,15 @@ class WhisperHeadModel(EmotionModel):
     def predict_both(self, waves: list[np.ndarray], reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Emotion and gender probabilities from one encoder pass (the app shows both); with a `reference_profile`
         of the speaker, emotion comes from the reference head (when the model has one)."""
-        e, g = self._logits(list(waves), reference)
-        return self.probabilities(e), (softmax(g.astype(np.float64)).astype(np.float32) if g is not None else None)
+        return self.predict_details(waves, reference)[:2]
 
     def predict_gender(self, waves: list[np.ndarray]) -> np.ndarray | None:
         return self.predict_both(waves)[1] if self.gender_labels else None
+
+    def predict_details(self, waves: list[np.ndarray], reference: np.ndarray | None = None):
+        """`predict_both` and each clip's novelty (`WhisperHead.novelty`), from the same encoder pass."""
+        e, g, novelty = self._logits(list(waves), reference)
+        return self.probabilities(e), (softmax(g.astype(np.float64)).astype(np.float32) if g is not None else None), novelty
 
     def _save_weights(self, model_dir: Path) -> None:
         # the linear head in float32: it is only ~0.5 MB, and fp16 would cost precision in the standardisation statistics.
