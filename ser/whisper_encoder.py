@@ -102,13 +102,20 @@ def encode(
     if not 0 < features.shape[-1] <= N_FRAMES:
         raise ValueError(f"Expected 1 to {N_FRAMES} mel frames (30 s), got {features.shape[-1]}; window longer audio.")
     with torch.no_grad():  # not inference_mode: its tensors could not feed a head that is being trained
-        x = F.gelu(encoder.conv1(features))
-        x = F.gelu(encoder.conv2(x)).permute(0, 2, 1)
-        x = x + encoder.embed_positions.weight[: x.shape[1]]
-        states = [x]
-        for layer in encoder.layers[:n_layers]:
-            x = layer(x)
-            states.append(x)
-        if n_layers == N_LAYER:
-            states[-1] = encoder.layer_norm(x)
+        states = forward_states(encoder, features, n_layers)
     return tuple(states) if output_hidden_states else (states[-1],)
+
+
+def forward_states(encoder: WhisperBaseEncoder, features: torch.Tensor, n_layers: int = N_LAYER) -> list[torch.Tensor]:
+    """`encode`'s computation without its checks and with gradients where the caller enables them (fine-tuning the
+    encoder, train/finetune_model.py): the embedding output and the first `n_layers` layer outputs for [B, 80, T]."""
+    x = F.gelu(encoder.conv1(features))
+    x = F.gelu(encoder.conv2(x)).permute(0, 2, 1)
+    x = x + encoder.embed_positions.weight[: x.shape[1]]
+    states = [x]
+    for layer in encoder.layers[:n_layers]:
+        x = layer(x)
+        states.append(x)
+    if n_layers == N_LAYER:
+        states[-1] = encoder.layer_norm(x)
+    return states

@@ -168,16 +168,18 @@ OPTIONAL_LOCO_KEYS = ("temperature", "unsure_threshold", "calibrated_from")  # r
 PREDICTIONS_SUFFIX = ".predictions.csv"  # reports/cv/<name>.predictions.csv: every test clip's probabilities
 
 
-def write_cv_result(name: str, result: dict) -> Path:
-    """Write `reports/cv/<name>.json` with exactly the CV_KEYS (and the optional robustness check when a family ran it),
-    and beside it every test clip's probabilities, from which train/evaluate.py scores ensembles of rows."""
-    path = CV_DIR / f"{name}.json"
+def write_cv_result(name: str, result: dict, cv_dir: Path | None = None) -> Path:
+    """Write `reports/cv/<name>.json` (or `<cv_dir>/<name>.json`) with exactly the CV_KEYS (and the optional robustness
+    check when a family ran it), and beside it every test clip's probabilities, from which train/evaluate.py scores
+    ensembles of rows."""
+    cv_dir = CV_DIR if cv_dir is None else Path(cv_dir)
+    path = cv_dir / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     keys = (LOCO_KEYS + tuple(k for k in OPTIONAL_LOCO_KEYS if k in result) if result.get("protocol_id") == "loco"
             else CV_KEYS + tuple(k for k in OPTIONAL_CV_KEYS if k in result))
     path.write_text(json.dumps({key: result[key] for key in keys}, indent=2) + "\n")
     if result.get("predictions"):
-        write_cv_predictions(CV_DIR / f"{name}{PREDICTIONS_SUFFIX}", result["predictions"], result.get("labels", list(EMOTIONS)))
+        write_cv_predictions(cv_dir / f"{name}{PREDICTIONS_SUFFIX}", result["predictions"], result.get("labels", list(EMOTIONS)))
     return path
 
 
