@@ -178,6 +178,7 @@ class EmotionModel:
         self.gender_labels: list[str] | None = config.get("gender_labels")
         self.name: str = config.get("name", self.kind)
         self.notice: str | None = None  # set by `ser.models.load_model` when the user should be told something
+        self.model_dir: Path | None = None  # set by `ser.models.load_dir`: the folder with its card
 
     # --- prediction -------------------------------------------------------------------------------------------
     def predict(self, waves: list[np.ndarray] | np.ndarray) -> np.ndarray:
