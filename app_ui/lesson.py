@@ -117,7 +117,7 @@ def report_note() -> tuple[str, object]:
     scores, _ = cv_scores(name)
     if not scores or "confusion" not in scores:
         return f"No cross-validated report for {name} yet.", None
-    figure = plots.confusion_figure(scores, f"{name}: cross-validated confusions (% of each true class)")
+    figure = plots.confusion_figure(scores, "Cross-validated confusions (% of each row)")
     count = calm_neutral_count(scores)
     labels, confusion, support = scores["labels"], scores["confusion"], class_support(scores)
     note = (f"**How often does the model mix them up?** In speaker-independent cross-validation (every clip judged by a "

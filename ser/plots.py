@@ -237,4 +237,4 @@ def pitch_energy_figure(clips: dict[str, VoiceTracks]) -> go.Figure:
                            hovertemplate=f"{name}: " + "%{y:.0f} dBFS at %{x:.2f} s<extra></extra>"))
     return _figure(traces, "Pitch (top) and energy (bottom)", height=460, x=_time_axis(end, anchor="y2"),
                    y=_axis("pitch (Hz)", domain=[0.55, 1.0]), yaxis2={**_axis("energy (dBFS)", range=[-70, 0]), "domain": [0.0, 0.45]},
-                   legend=dict(orientation="h", y=1.12, x=0.5, xanchor="center"))
+                   legend=dict(orientation="h", y=-0.16, x=0.5, xanchor="center"), margin={**MARGIN, "b": 80})

@@ -308,6 +308,24 @@ def test_switching_the_model_reanalyses_the_clip_and_a_missing_gender_head_is_sa
 PHONE = {"width": 390, "height": 844}
 
 
+def assert_title_readable(page, elem_id: str) -> None:
+    """The plot's title lies on the screen, and neither plotly's toolbar (shown by a tap) nor the legend covers it."""
+    plot_state(page, elem_id)
+    page.locator(f"#{elem_id}").scroll_into_view_if_needed()
+    title = page.locator(f"#{elem_id} .gtitle").bounding_box()
+    assert title and title["x"] >= 0 and title["x"] + title["width"] <= PHONE["width"], (elem_id, title)
+    page.locator(f"#{elem_id} .js-plotly-plot .nsewdrag").first.tap()  # a tap shows plotly's toolbar, if it is there
+    page.wait_for_timeout(200)
+    covered = page.evaluate("""(sel) => {
+        const t = document.querySelector(sel + ' .gtitle').getBoundingClientRect();
+        const over = r => r.width > 0 && r.left < t.right && t.left < r.right && r.top < t.bottom && t.top < r.bottom;
+        const buttons = [...document.querySelectorAll(sel + ' .modebar-btn')].filter(
+            b => getComputedStyle(b.closest('.modebar-group')).opacity > 0);
+        return [...buttons, ...document.querySelectorAll(sel + ' .legend .traces')].some(e => over(e.getBoundingClientRect())); }""",
+        f"#{elem_id}")
+    assert not covered, f"the plot toolbar or legend covers #{elem_id}'s title"
+
+
 def test_the_page_reads_on_a_phone(browser, app_url, mixed_recording):
     context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
     page = context.new_page()
@@ -323,18 +341,7 @@ def test_the_page_reads_on_a_phone(browser, app_url, mixed_recording):
         page.click("#analyse-button")
         page.locator("#headline").wait_for(state="visible", timeout=ANALYSE_TIMEOUT_MS)
         for elem_id in ("bars", "timeline", "waveform-plot", "spectrogram", "mel", "mfcc"):
-            plot_state(page, elem_id)
-            title = page.locator(f"#{elem_id} .gtitle").bounding_box()
-            assert title and title["x"] >= 0 and title["x"] + title["width"] <= PHONE["width"], (elem_id, title)
-            page.locator(f"#{elem_id} .js-plotly-plot .nsewdrag").first.tap()  # a tap shows plotly's toolbar, if any
-            page.wait_for_timeout(200)
-            covered = page.evaluate("""(sel) => {
-                const t = document.querySelector(sel + ' .gtitle').getBoundingClientRect();
-                return [...document.querySelectorAll(sel + ' .modebar-btn')].some(b => {
-                    const r = b.getBoundingClientRect(), opaque = getComputedStyle(b.closest('.modebar-group')).opacity > 0;
-                    return opaque && r.width > 0 && r.left < t.right && t.left < r.right && r.top < t.bottom && t.top < r.bottom; }); }""",
-                f"#{elem_id}")
-            assert not covered, f"the plot toolbar covers #{elem_id}'s title"
+            assert_title_readable(page, elem_id)
         table = page.locator("#segments")
         fits = page.evaluate("""() => [...document.querySelectorAll('#segments table')].every(
                                     t => t.getBoundingClientRect().right <= window.innerWidth + 1)""")
@@ -344,6 +351,9 @@ def test_the_page_reads_on_a_phone(browser, app_url, mixed_recording):
         for name, tab in (("Calm or neutral?", "calm-neutral"), ("About", "about")):
             page.get_by_role("tab", name=name).click()
             page.wait_for_timeout(300)
+            if tab == "calm-neutral":
+                for elem_id in ("lesson-mel-a", "lesson-mel-b", "pitch-energy", "confusion"):
+                    assert_title_readable(page, elem_id)
             assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"], name
             page.screenshot(path=str(SCREENSHOTS / f"phone-{tab}.png"), full_page=True)
     finally:
