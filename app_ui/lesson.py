@@ -120,8 +120,8 @@ def report_note() -> tuple[str, object]:
     figure = plots.confusion_figure(scores, "Cross-validated confusions (% of each row)")
     count = calm_neutral_count(scores)
     labels, confusion, support = scores["labels"], scores["confusion"], class_support(scores)
-    note = (f"**How often does the model mix them up?** In speaker-independent cross-validation (every clip judged by a "
-            f"model that had not heard its actor), {name} answered {sum(support.values())} clips.")
+    note = (f"**How often does the model mix them up?** In speaker-independent cross-validation of {name}, each of "
+            f"{sum(support.values())} RAVDESS clips was judged by a model that had not heard its actor.")
     if count is not None:
         n, c = labels.index("neutral"), labels.index("calm")
         note += (f" Calm and neutral were mistaken for each other in **{count[0]} of {count[1]}** calm and neutral clips: "

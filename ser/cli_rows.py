@@ -81,10 +81,15 @@ def _rows_for_recording(model, path: str, wave: np.ndarray, merge: bool, per_win
         return [Row(path, error=f"The model could not analyse this file ({type(err).__name__}).")]
     if not per_window:
         return [_row(path, tl.labels, tl.mean(), gender=tl.gender)]
-    genders = model.gender_labels or []
-    window_gender = (lambda i: dict(zip(genders, map(float, tl.gender_probs[i])))) if tl.gender_probs is not None else (lambda i: None)
-    return [_row(path, tl.labels, p, float(s), float(e), window_gender(i))
+    return [_row(path, tl.labels, p, float(s), float(e), _window_gender(model, tl, i))
             for i, (s, e, p) in enumerate(zip(tl.starts, tl.ends, tl.probs))]
+
+
+def _window_gender(model, tl, index: int) -> dict[str, float] | None:
+    """Gender probabilities of one timeline window, or None when the model has no gender head."""
+    if tl.gender_probs is None or not model.gender_labels:
+        return None
+    return {label: float(p) for label, p in zip(model.gender_labels, tl.gender_probs[index])}
 
 
 def predict_rows(model, stream, timeline: bool, merge: bool, batch_size: int = BATCH_SIZE, progress=None) -> Iterator[Row]:

@@ -213,7 +213,7 @@ def _seconds(value: float) -> str:
     return f"{value:g} s" if float(value).is_integer() else f"{value:.1f} s"
 
 
-# what --timeline and the app's timeline do, in words (checked against `window_bounds` by tests/test_inference_windows.py)
+# what --timeline and the app's timeline do, in words (checked against `window_bounds` by tests/test_recording_summary.py)
 WINDOWS_TEXT = (f"{WINDOW_S:g}-s windows every {HOP_S:g} s over the speech only; a stretch of speech shorter than "
                 f"{WINDOW_S:g} s is one window, and beyond {MAX_WINDOWS * HOP_S:g} s of speech the step widens to keep "
                 f"about {MAX_WINDOWS} windows")
