@@ -21,7 +21,7 @@ import time
 import gradio as gr
 
 from app_ui.layout import CSS, build_app
-from app_ui.lesson import lesson_content
+from app_ui import lesson
 from app_ui.models import model_for
 from ser import settings
 
@@ -35,7 +35,7 @@ def warm_up() -> None:
     """Load the default model and prepare the lesson tab once the server is up, so the first analysis does not wait."""
     try:
         model_for(None, None)
-        lesson_content()
+        lesson.warm_up()
     except Exception:
         log.exception("warm-up failed; the first request will report the problem")
 

@@ -1,8 +1,8 @@
-"""The About tab: the chosen model's card and cross-validated scores, then the demo's limits and one licence section.
+"""The About tab, written for visitors: what the chosen model is, how accurate it is (percentages from the reports,
+UAR explained once, with the chance level), what it learned from, then one Limits and one Licences section.
 
-A model card has its own licence section; the demo's text adds the licences of what the app itself ships (the example
-clips, the Whisper encoder, the code). Both go into one section, the card's statement first, so a visitor reads the
-licences in one place.
+A model card is written for developers (training settings, report files, environment variables); the tab takes its
+opening description and its data, limits and licence sections, and leaves the rest to the card itself.
 """
 
 from __future__ import annotations
@@ -11,19 +11,19 @@ import html
 import re
 from pathlib import Path
 
-from app_ui.models import cv_scores, hub_message, model_ref
-from ser.metrics import ACCURACY_REPORT
+from app_ui.models import hub_message, model_ref
+from ser.corpora import DISPLAY_NAMES
 from ser.models import resolve_for_visitor
 from ser.models.base import ModelError
+from ser.reports import calm_neutral_count, chance_level, cv_scores, unseen_corpus_scores
 
-LIMITS_TEXT = """
-### Limits of this demo
-- The models learned from **acted English speech by few speakers** (RAVDESS: 24 actors, two sentences; TESS: two women).
-  Acted emotion is more exaggerated than everyday speech: **your own voice, spontaneous speech, noisy recordings and other
-  languages score lower** than the cross-validated numbers above.
-- Scores are speaker-independent cross-validation (no speaker in both training and test folds), on these corpora only.
-- The model reports what a voice *sounds like*, not what a person feels. Do not use it to make decisions about people.
-"""
+LIMITS_HEADING = "### Limits"
+DEFAULT_MODEL_LIMITS = """- It learned from **acted English speech by few speakers**. Acted emotion is more exaggerated than everyday
+  speech: **your own voice, spontaneous speech, noisy recordings and other languages score lower** than the numbers
+  above.
+- It reports what a voice *sounds like*, not what a person feels. Do not use it to make decisions about people."""
+DEMO_LIMITS = """- The example clips and the lesson's clips are by actors the shipped models were trained on; beside each
+  answer the page shows what the model said when it had not heard that actor."""
 LICENCES_HEADING = "### Licences"
 DEMO_LICENCES = """- Code: the project's licence (see the repository).
 - The shipped models' weights and the example clips inherit the data's **non-commercial** terms: RAVDESS is CC BY-NC-SA 4.0
@@ -31,33 +31,70 @@ DEMO_LICENCES = """- Code: the project's licence (see the repository).
 - The Whisper-base encoder (OpenAI) is MIT-licensed."""
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 LICENCE_TITLE = re.compile(r"^licen[cs]es?\b", re.I)
+LIMITS_TITLE = re.compile(r"^(limits|limitations)\b", re.I)
+DATA_TITLE = re.compile(r"^(training\s+)?data(sets?)?\b", re.I)
 CARD_LICENCE_KEY = re.compile(r"^license:\s*(\S.*?)\s*$", re.M)  # the Hub's metadata field (spelt the US way)
 
 
 def about_model(choice: str | None, hub_id: str | None = "") -> str:
-    """Model card + cross-validated scores from the report, then the limits and the licences."""
+    """The tab for the chosen model; a model that cannot be found gets its sentence, then the limits and licences."""
     ref = model_ref(choice, hub_id)
     try:
         model_dir = resolve_for_visitor(ref)
     except Exception as err:
         message = str(err) if isinstance(err, ModelError) else hub_message(err) or f"The model {ref!r} could not be found."
-        return f"**{html.escape(message, quote=False)}**\n{LIMITS_TEXT}\n{licences_section(None, None)}"
+        return f"**{html.escape(message, quote=False)}**\n\n{limits_section(None)}\n{licences_section(None, None)}"
     name = model_dir.name
     card_path = Path(model_dir) / "README.md"
-    card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.exists() else f"*{name} has no model card.*"
+    card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.exists() else ""
     declared = CARD_LICENCE_KEY.search(_front_matter(card))
-    card, card_licence = split_licence(_demote_headings(_strip_front_matter(card)))
+    body = _strip_front_matter(card)
+    card_licence = section(body, LICENCE_TITLE)
     if card_licence is None and declared:
         card_licence = f"`{declared.group(1)}` (its model card's metadata)."
-    scores, source = cv_scores(name)
-    if scores:
-        numbers = (f"**Cross-validated (speaker-independent) scores of {name}** from `{source}`: "
-                   f"UAR {scores['uar']:.3f}, accuracy {scores['accuracy']:.3f}"
-                   + (f", macro-F1 {scores['macro_f1']:.3f}" if "macro_f1" in scores else "")
-                   + (f", {scores['n']} clips." if scores.get("n") else "."))
-    else:
-        numbers = f"*No cross-validated scores for {name} in `reports/{ACCURACY_REPORT}` yet.*"
-    return f"{numbers}\n\n---\n\n{card}\n\n---\n{LIMITS_TEXT}\n{licences_section(name, card_licence)}"
+    parts = [f"### {html.escape(name)}", description(body) or f"*{html.escape(name)} has no model card.*",
+             "### How accurate is it?", accuracy_text(name)]
+    data = section(body, DATA_TITLE)
+    if data:
+        parts += ["### What it learned from", data]
+    return "\n\n".join(parts) + f"\n\n{limits_section(section(body, LIMITS_TITLE))}\n{licences_section(name, card_licence)}"
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def accuracy_text(name: str) -> str:
+    """The cross-validated numbers of the accuracy report, as percentages, with UAR explained once."""
+    scores, _ = cv_scores(name)
+    if not scores:
+        return f"*No speaker-independent evaluation of {html.escape(name)} has been reported yet.*"
+    lines = [f"Tested on actors it never heard (each RAVDESS actor's clips judged by a model trained without that "
+             f"actor): **UAR {_pct(scores['uar'])}**, accuracy {_pct(scores['accuracy'])}. UAR (unweighted average "
+             f"recall) is the share of each emotion's clips recognised, averaged over the {len(scores['labels'])} "
+             f"emotions; guessing scores {_pct(chance_level(scores))}."]
+    recall = scores.get("per_class_recall") or {}
+    if recall:
+        lines.append("Recognised per emotion: " + ", ".join(f"{k} {v * 100:.0f}%" for k, v in recall.items()) + ".")
+    count = calm_neutral_count(scores)
+    if count is not None:
+        lines.append(f"Calm and neutral were mistaken for each other in {count[0]} of {count[1]} calm and neutral clips.")
+    folds = [f["uar"] for f in scores.get("folds") or [] if "uar" in f]
+    if folds:
+        lines.append(f"Some actors are much harder than others: UAR per group of actors ranges from {_pct(min(folds))} "
+                     f"to {_pct(max(folds))}.")
+    unseen = unseen_corpus_scores(name)
+    if unseen and unseen.get("corpora"):
+        each = ", ".join(f"{DISPLAY_NAMES.get(c, c)} {_pct(s['uar'])} (guessing {_pct(1 / max(1, len(s.get('labels') or [1])))})"
+                         for c, s in unseen["corpora"].items())
+        lines.append(f"On whole corpora it never heard (new speakers, sentences, microphones and languages at once, the "
+                     f"closest test to your own voice): mean UAR **{_pct(unseen['mean_uar'])}**; {each}.")
+    return "\n\n".join(lines)
+
+
+def limits_section(card_limits: str | None) -> str:
+    """The tab's one Limits section: the card's own limits (or the general ones), then the demo's."""
+    return f"{LIMITS_HEADING}\n{(card_limits or DEFAULT_MODEL_LIMITS).rstrip()}\n{DEMO_LIMITS}\n"
 
 
 def licences_section(name: str | None, card_licence: str | None) -> str:
@@ -72,23 +109,44 @@ def licences_section(name: str | None, card_licence: str | None) -> str:
     return f"{LICENCES_HEADING}\n{model_line}{DEMO_LICENCES}\n"
 
 
+def description(card: str) -> str:
+    """The card's opening text: what comes before its first section, its title left out."""
+    lines = []
+    for line in card.splitlines():
+        heading = HEADING.match(line)
+        if heading and len(heading[1]) == 1 and not lines:
+            continue  # the card's title: the tab has its own
+        if heading:
+            break
+        lines.append(line)
+    return "\n".join(lines).strip()
+
+
+def section(card: str, title: re.Pattern) -> str | None:
+    """The text of the card's sections whose heading matches `title` (a section runs to the next heading of the same or
+    a higher level; lines in code blocks are never headings), or None."""
+    return split_section(card, title)[1]
+
+
 def split_licence(card: str) -> tuple[str, str | None]:
-    """(the card without its licence sections, their text, or None if it has none). A licence section runs from a
-    heading called Licence/License(s) to the next heading of the same or a higher level; lines in code blocks are
-    never headings."""
-    kept, licence, level, found, in_code = [], [], 0, False, False
+    """(the card without its licence sections, their text, or None if it has none)."""
+    return split_section(card, LICENCE_TITLE)
+
+
+def split_section(card: str, title: re.Pattern) -> tuple[str, str | None]:
+    kept, taken, level, found, in_code = [], [], 0, False, False
     for line in card.splitlines():
         in_code ^= line.lstrip().startswith("```")
         heading = None if in_code else HEADING.match(line)
         if heading and level and len(heading[1]) <= level:
-            level = 0  # the licence section ends here
-        if heading and not level and LICENCE_TITLE.match(heading[2]):
+            level = 0  # the section ends here
+        if heading and not level and title.match(heading[2]):
             level, found = len(heading[1]), True
             continue
-        (licence if level else kept).append(line)
+        (taken if level else kept).append(line)
     if not found:
         return card, None
-    return "\n".join(kept).rstrip() + "\n", ("\n".join(licence).strip("\n") or None)
+    return "\n".join(kept).rstrip() + "\n", ("\n".join(taken).strip("\n") or None)
 
 
 def _front_matter(card: str) -> str:
@@ -107,12 +165,3 @@ def _strip_front_matter(card: str) -> str:
         if end != -1:
             return card[end + 4:].lstrip()
     return card
-
-
-def _demote_headings(card: str) -> str:
-    """Cards start at `#`; two levels down they sit under the tab instead of shouting over it (code blocks untouched)."""
-    lines, in_code = [], False
-    for line in card.splitlines():
-        in_code ^= line.lstrip().startswith("```")
-        lines.append(re.sub(r"^(#{1,4}) ", r"##\1 ", line) if not in_code else line)
-    return "\n".join(lines)

@@ -1,7 +1,9 @@
-"""What the Analyse button and the `/predict` API do: load the model, analyse the audio with `ser.inference`, draw the
+"""What the Analyse tab and the `/predict` API do: load the model, analyse the audio with `ser.inference`, draw the
 figures with `ser.plots`, and turn any failure into one sentence in the page, never a traceback.
 
-Messages are HTML-escaped: gr.Error, gr.Warning and Markdown render HTML, and file names and model ids come from users.
+The Analyse tab's outputs are named in `FIELDS`; `layout` passes its components in that order and every callback here
+returns one value per field. Messages are HTML-escaped: gr.Error, gr.Warning and Markdown render HTML, and file names
+and model ids come from users.
 """
 
 from __future__ import annotations
@@ -12,12 +14,21 @@ import time
 
 import gradio as gr
 
-from app_ui.models import model_for
+from app_ui import notes
+from app_ui.models import chosen_model, model_for
 from ser import inference, plots
 from ser.audio import SAMPLE_RATE, AudioError, load_audio
 from ser.models.base import ModelError
+from ser.provenance import clip_origin
+from ser.recording_summary import speaking_time_shares
 
 log = logging.getLogger("ser.app")
+
+FIELDS = ("status", "guess_panel", "result", "headline", "emotion", "origin", "gender", "gender_note", "bars", "bars_caption", "long_view",
+          "timeline", "timeline_caption", "segments", "waveform", "spectrogram", "mel", "mfcc", "last_path", "is_long",
+          "revealed")
+REVEAL_FIELDS = ("guess_panel", "result", "long_view", "revealed")
+SEGMENT_HEADERS = ["from (s)", "to (s)", "emotion", "mean prob."]
 
 
 def user_message(err: Exception) -> str:
@@ -38,43 +49,82 @@ def run_safely(fn, *args):
         raise gr.Error(html.escape(user_message(err), quote=False), title="Cannot analyse this", print_exception=False) from None
 
 
-def _status(model, wave, elapsed: float, tl) -> str:
-    seconds = wave.size / SAMPLE_RATE
-    what = f"timeline of {len(tl.times)} windows, overall = their average" if tl is not None else "whole clip"
-    took = f"{elapsed * 1000:.0f} ms" if elapsed < 1 else f"{elapsed:.1f} s"
-    return f"Model **{html.escape(model.name)}** · {seconds:.1f} s of audio · {what} · analysed in {took}"
+def _outputs(values: dict) -> tuple:
+    return tuple(values[name] for name in FIELDS)
 
 
 def _segments_table(tl) -> list[list]:
-    return [[f"{s.start:.1f}", f"{s.end:.1f}", s.label, f"{s.prob * 100:.0f}%"] for s in tl.segments]
+    return [[f"{s.start:.1f}", f"{s.end:.1f}", s.label, plots.percent(s.prob)] for s in tl.segments]
 
 
-def analyse_clip(path, choice, hub_id, merge, progress=gr.Progress()):
-    """The Analyse button: label, gender, status, probability bars, four feature plots, and the timeline if long.
-    A failure empties the outputs and says why in a toast and in the status line (which stays until the next try)."""
+def analyse_clip(path, choice, hub_id, merge, guess=False, progress=gr.Progress()):
+    """The Analyse button (and a click on an example): the result, where the clip comes from, the plots, and for a long
+    recording its headline and timeline. With `guess` on, the answer waits behind the Reveal button. A failure empties
+    the outputs and says why in a toast and in the status line (which stays until the next try)."""
     try:
-        return _analyse_clip(path, choice, hub_id, merge, progress)
+        return _outputs(_analyse(path, choice, hub_id, bool(merge), bool(guess), progress))
     except Exception as err:
         message = html.escape(user_message(err), quote=False)
     gr.Warning(message, title="Cannot analyse this")
-    return (None, gr.Label(value=None, visible=False), f"**Cannot analyse this:** {message}",
-            None, None, None, None, None, gr.Column(visible=False), None, [])
+    return _outputs(dict(
+        status=f"**Cannot analyse this:** {message}", guess_panel=gr.Column(visible=False), result=gr.Column(visible=True),
+        headline=gr.Markdown("", visible=False), emotion=gr.Label(value=None, label="Emotion", show_heading=True),
+        origin=gr.Markdown("", visible=False), gender=gr.Label(value=None, visible=False), gender_note=gr.Markdown("", visible=False),
+        bars=None, bars_caption=notes.CAPTIONS["bars"], long_view=gr.Column(visible=False), timeline=None, timeline_caption="", segments=[], waveform=None,
+        spectrogram=None, mel=None, mfcc=None, last_path=None, is_long=False, revealed=True))
 
 
-def _analyse_clip(path, choice, hub_id, merge, progress):
+def _analyse(path, choice, hub_id, merge: bool, hide: bool, progress) -> dict:
     start = time.perf_counter()
-    model = model_for(choice, hub_id)
+    model, notice = chosen_model(choice, hub_id)
     wave = load_audio(path)
-    result, tl = inference.analyse_recording(wave, model, bool(merge), progress)
+    result, tl = inference.analyse_recording(wave, model, merge, progress)
     progress(1.0, desc="Drawing the plots")
-    figures = plots.feature_figures(wave)
-    bars = plots.probability_bars(result.labels, result.probs)
-    gender = gr.Label(value=result.gender, visible=result.gender is not None)
-    long_view = gr.Column(visible=tl is not None)
-    timeline_fig = plots.timeline_figure(tl) if tl is not None else None
-    table = _segments_table(tl) if tl is not None else []
-    status = _status(model, wave, time.perf_counter() - start, tl)
-    return (result.as_dict(), gender, status, bars, *figures, long_view, timeline_fig, table)
+    waveform, spectrogram, mel, mfcc = plots.feature_figures(wave)
+    shares = speaking_time_shares(tl) if tl is not None else None
+    if shares is not None and shares.ranked:  # a long recording: share of the speaking time, not mean probabilities
+        emotion = gr.Label(value=dict(shares.ranked), label="Share of the speaking time", show_heading=not shares.mixed)
+        bars = plots.probability_bars(list(shares.shares), list(shares.shares.values()), "Share of the speaking time",
+                                      "share of the speech (%)")
+    else:
+        emotion = gr.Label(value=result.as_dict(), label="Emotion", show_heading=True)
+        bars = plots.probability_bars(result.labels, result.probs)
+    shown = shares.top if shares is not None and shares.ranked else result.top
+    origin = notes.origin_note(clip_origin(path, model), model.name, shown, merge)
+    seconds = wave.size / SAMPLE_RATE
+    return dict(
+        status=notes.status_line(model.name, seconds, time.perf_counter() - start, notice),
+        guess_panel=gr.Column(visible=hide), result=gr.Column(visible=not hide),
+        headline=gr.Markdown(notes.headline(shares), visible=shares is not None), emotion=emotion,
+        origin=gr.Markdown(origin, visible=bool(origin)),
+        gender=gr.Label(value=result.gender, visible=result.gender is not None),
+        gender_note=gr.Markdown(notes.gender_note(model.name, result.gender is not None), visible=result.gender is None),
+        bars=bars, bars_caption=notes.CAPTIONS["shares" if shares is not None else "bars"],
+        long_view=gr.Column(visible=tl is not None and not hide),
+        timeline=plots.timeline_figure(tl) if tl is not None else None,
+        timeline_caption=f"{notes.CAPTIONS['timeline']} Here: {inference.describe_windows(tl)}." if tl is not None else "",
+        segments=_segments_table(tl) if tl is not None else [], waveform=waveform, spectrogram=spectrogram, mel=mel,
+        mfcc=mfcc, last_path=path, is_long=tl is not None, revealed=not hide)
+
+
+def reanalyse(path, last_path, revealed, choice, hub_id, merge, progress=gr.Progress()):
+    """Another model (or merging) was chosen: analyse the clip on show again, so no old result stays under a new
+    setting. Nothing happens when no clip has been analysed, or the clip changed since."""
+    if not path or path != last_path:
+        return tuple(gr.skip() for _ in FIELDS)
+    return analyse_clip(path, choice, hub_id, merge, not revealed, progress)
+
+
+def reveal(is_long):
+    """The Reveal button: the answer, and the timeline of a long recording."""
+    return gr.Column(visible=False), gr.Column(visible=True), gr.Column(visible=bool(is_long)), True
+
+
+def guess_changed(guess, is_long, revealed):
+    """Turning guess-first off reveals an answer still hidden; turning it on applies to the next clip."""
+    if guess or revealed:
+        return tuple(gr.skip() for _ in REVEAL_FIELDS)
+    return reveal(is_long)
 
 
 def predict(path, model="", merge_calm_neutral=False) -> dict[str, float]:
@@ -86,4 +136,3 @@ def predict(path, model="", merge_calm_neutral=False) -> dict[str, float]:
 def _predict(path, model, merge):
     result, _ = inference.analyse_recording(load_audio(path), model_for(None, model), bool(merge))
     return result.as_dict()
-

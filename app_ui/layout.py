@@ -1,15 +1,20 @@
-"""The page: an Analyse tab (audio in, emotion, gender, probability bars, feature plots, timeline), a Calm vs neutral
-tab and an About tab, and the `/predict` API. Components and wiring only: what they do is in the sibling modules."""
+"""The page: an Analyse tab (audio in, emotion, gender, probability bars, feature plots, timeline), a "Calm or neutral?"
+tab and an About tab, and the `/predict` API. Components and wiring only: what they do is in the sibling modules.
+
+It reads on a phone: the tabs wrap instead of hiding in an overflow menu, the plots' toolbar (which covers their titles
+at phone width) is hidden on small screens, and only the newest error toast is shown.
+"""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import gradio as gr
 
+from app_ui import callbacks, lesson
 from app_ui.about import about_model
-from app_ui.callbacks import analyse_clip, predict
-from app_ui.lesson import LESSON_PAIR, LESSON_TEXT, lesson_content
+from app_ui.notes import CAPTIONS, GUESS_PROMPT
 from ser import inference, settings
 from ser.labels import CALM_NEUTRAL
 from ser.models import local_models
@@ -18,26 +23,47 @@ MERGE_NOTE = (
     "Calm and neutral differ mostly in arousal (calm is a little softer and slower), and listeners confuse them too; "
     "merging them sums their probabilities."
 )
-CSS = ".plot-row {min-height: 270px}"
+PHONE_PX = 640
+CSS = f"""
+.plot-row {{min-height: 270px}}
+.caption p {{font-size: var(--text-md); color: var(--body-text-color); opacity: 0.85; margin-top: 0}}
+@media (max-width: {PHONE_PX}px) {{ .modebar-container {{display: none !important}} }}
+.toast-messages > .toast-message-item:not(:last-child), .toast-messages > .toast-separator, .toast-count {{display: none !important}}
+"""
 
 
 def _limits_line() -> str:
     return (f"Clips from {settings.min_duration():g} s to {settings.max_duration() / 60:g} min, files up to "
-            f"{settings.max_upload_mb():g} MB. Recordings longer than {inference.LONG_CLIP_S:g} s also get an emotion timeline.")
+            f"{settings.max_upload_mb():g} MB. Recordings longer than {inference.LONG_CLIP_S:g} s also get an emotion "
+            f"timeline ({inference.WINDOWS_TEXT}).")
+
+
+def example_clips() -> list[str]:
+    """The shipped clips, in a fixed order that does not group them by emotion (their RAVDESS names would)."""
+    return sorted((str(p) for p in settings.EXAMPLES_DIR.glob("*.flac")), key=lambda p: zlib.crc32(Path(p).name.encode()))
+
+
+def _plot(name: str, label: str):
+    with gr.Column(min_width=300):
+        # "waveform" is already the id of a div inside gr.Audio: ids must be unique in the page
+        plot = gr.Plot(label=label, show_label=False, elem_id="waveform-plot" if name == "waveform" else name)
+        gr.Markdown(CAPTIONS[name], elem_classes="caption", elem_id=f"{name}-caption")
+    return plot
 
 
 def build_app() -> gr.Blocks:
     default = settings.default_model()
     models = local_models()
     models = models if default in models else [default, *models]  # SER_MODEL may name a folder or a Hub id
-    examples = sorted(str(p) for p in settings.EXAMPLES_DIR.glob("*.flac"))
+    examples = example_clips()
+    parts: dict[str, gr.components.Component] = {}
     with gr.Blocks(title="Speech emotion recognition") as demo:
         gr.Markdown("# Speech emotion recognition\nRecord or upload a short sentence: the model estimates which of eight acted "
                     "emotions it sounds like, and shows the signal features it listens to.")
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):
             with gr.Tab("Analyse", id="analyse"):
                 with gr.Row():
-                    with gr.Column(scale=1):
+                    with gr.Column(scale=1, min_width=300):
                         audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech: record or upload",
                                          elem_id="audio-input")
                         gr.Markdown(_limits_line(), elem_id="limits")
@@ -47,52 +73,61 @@ def build_app() -> gr.Blocks:
                                                 elem_id="hub-id", scale=1)
                         merge = gr.Checkbox(label=f"Merge calm and neutral into “{CALM_NEUTRAL}”", elem_id="merge")
                         gr.Markdown(MERGE_NOTE)
+                        guess = gr.Checkbox(label="Guess first: hide the answer until Reveal (for a class vote)",
+                                            elem_id="guess-first")
                         button = gr.Button("Analyse", variant="primary", elem_id="analyse-button")
                         if examples:
-                            gr.Examples(examples, inputs=[audio], label="Examples (RAVDESS, CC BY-NC-SA 4.0)",
-                                        example_labels=[Path(e).stem.replace("_", " ") for e in examples])
-                    with gr.Column(scale=1):
-                        emotion = gr.Label(label="Emotion", num_top_classes=3, elem_id="emotion-label")
-                        gender = gr.Label(label="Speaker gender (voice)", visible=False, elem_id="gender-label")
-                        status = gr.Markdown(elem_id="status")
-                        bars = gr.Plot(label="All emotions", show_label=False, elem_id="bars")
-                with gr.Column(visible=False) as long_view:
-                    timeline_plot = gr.Plot(label="Emotion timeline", show_label=False, elem_id="timeline")
-                    segments = gr.Dataframe(headers=["from (s)", "to (s)", "dominant emotion", "mean probability"],
-                                            label="Dominant emotion per segment", interactive=False, elem_id="segments")
+                            example_set = gr.Examples(examples, inputs=[audio], label="Examples (RAVDESS, CC BY-NC-SA 4.0)",
+                                                      example_labels=[f"Example {i + 1}" for i in range(len(examples))],
+                                                      elem_id="examples")
+                    with gr.Column(scale=1, min_width=300):
+                        parts["status"] = gr.Markdown(elem_id="status")
+                        with gr.Column(visible=False, elem_id="guess-panel") as parts["guess_panel"]:
+                            gr.Markdown(GUESS_PROMPT)
+                            reveal = gr.Button("Reveal", variant="primary", elem_id="reveal-button")
+                        with gr.Column(elem_id="result") as parts["result"]:
+                            parts["headline"] = gr.Markdown(visible=False, elem_id="headline")
+                            parts["emotion"] = gr.Label(label="Emotion", num_top_classes=3, elem_id="emotion-label")
+                            parts["origin"] = gr.Markdown(visible=False, elem_id="origin")
+                            parts["gender"] = gr.Label(label="Speaker gender (voice)", visible=False, elem_id="gender-label")
+                            parts["gender_note"] = gr.Markdown(visible=False, elem_id="gender-note")
+                            parts["bars"] = gr.Plot(label="All emotions", show_label=False, elem_id="bars")
+                            parts["bars_caption"] = gr.Markdown(CAPTIONS["bars"], elem_classes="caption", elem_id="bars-caption")
+                with gr.Column(visible=False, elem_id="long-view") as parts["long_view"]:
+                    parts["timeline"] = gr.Plot(label="Emotion timeline", show_label=False, elem_id="timeline")
+                    parts["timeline_caption"] = gr.Markdown(elem_classes="caption", elem_id="timeline-caption")
+                    parts["segments"] = gr.Dataframe(headers=callbacks.SEGMENT_HEADERS, label="Dominant emotion per stretch",
+                                                     interactive=False, wrap=True, elem_id="segments")
                 with gr.Row(elem_classes="plot-row"):
-                    wave_plot = gr.Plot(label="Waveform", show_label=False, elem_id="waveform")
-                    spec_plot = gr.Plot(label="Spectrogram", show_label=False, elem_id="spectrogram")
+                    parts["waveform"] = _plot("waveform", "Waveform")
+                    parts["spectrogram"] = _plot("spectrogram", "Spectrogram")
                 with gr.Row(elem_classes="plot-row"):
-                    mel_plot = gr.Plot(label="Mel spectrogram", show_label=False, elem_id="mel")
-                    mfcc_plot = gr.Plot(label="MFCCs", show_label=False, elem_id="mfcc")
-            with gr.Tab("Calm vs neutral", id="calm-neutral"):
-                gr.Markdown(LESSON_TEXT)
-                with gr.Row():
-                    for file in LESSON_PAIR:
-                        gr.Audio(str(settings.EXAMPLES_DIR / file), label=file.split("_")[0].capitalize(), interactive=False)
-                with gr.Row():
-                    lesson_plots = []
-                    for file in LESSON_PAIR:
-                        with gr.Column():
-                            lesson_plots += [gr.Plot(label=f"Mel spectrogram ({file.split('_')[0]})", show_label=False),
-                                             gr.Plot(label=f"Probabilities ({file.split('_')[0]})", show_label=False)]
-                pitch_plot = gr.Plot(label="Pitch and energy", show_label=False, elem_id="pitch-energy")
-                report_note = gr.Markdown()
-                confusion_plot = gr.Plot(label="Confusion matrix", show_label=False, visible=False, elem_id="confusion")
-            with gr.Tab("About the model", id="about"):
+                    parts["mel"] = _plot("mel", "Mel spectrogram")
+                    parts["mfcc"] = _plot("mfcc", "Timbre (MFCCs)")
+            with gr.Tab("Calm or neutral?", id="calm-neutral"):
+                lesson.build_pairs_section(demo)
+                # further sections of the lesson go here, each a `build_*_section(demo)` of its own module
+            with gr.Tab("About", id="about"):
                 about = gr.Markdown(about_model(default), elem_id="about-text")
+        parts["last_path"], parts["is_long"], parts["revealed"] = gr.State(None), gr.State(False), gr.State(True)
+        outputs = [parts[name] for name in callbacks.FIELDS]
+        analyse_inputs = [audio, choice, hub_id, merge, guess]
 
         # the button drives the page; /predict is the clean API (probabilities as {label: prob})
-        button.click(analyse_clip, [audio, choice, hub_id, merge],
-                     [emotion, gender, status, bars, wave_plot, spec_plot, mel_plot, mfcc_plot, long_view, timeline_plot, segments],
-                     api_name="analyse", api_visibility="undocumented")
+        button.click(callbacks.analyse_clip, analyse_inputs, outputs, api_name="analyse", api_visibility="undocumented")
+        if examples:  # a click on an example analyses it
+            example_set.load_input_event.then(callbacks.analyse_clip, analyse_inputs, outputs, api_visibility="private")
+        reveal_outputs = [parts[name] for name in callbacks.REVEAL_FIELDS]
+        reveal.click(callbacks.reveal, parts["is_long"], reveal_outputs, api_visibility="private", queue=False)
+        guess.change(callbacks.guess_changed, [guess, parts["is_long"], parts["revealed"]], reveal_outputs,
+                     api_visibility="private", queue=False)
+        rerun_inputs = [audio, parts["last_path"], parts["revealed"], choice, hub_id, merge]
+        for event in (choice.change, hub_id.submit, merge.change):  # a new setting re-analyses the clip on show
+            event(callbacks.reanalyse, rerun_inputs, outputs, api_visibility="private")
         api_model = gr.Textbox(value="", visible=False)
         api_merge = gr.Checkbox(value=False, visible=False)
         api_output = gr.JSON(visible=False)
-        gr.Button(visible=False).click(predict, [audio, api_model, api_merge], api_output, api_name="predict")
+        gr.Button(visible=False).click(callbacks.predict, [audio, api_model, api_merge], api_output, api_name="predict")
         choice.change(about_model, [choice, hub_id], about, api_visibility="private")
         hub_id.submit(about_model, [choice, hub_id], about, api_visibility="private")
-        demo.load(lesson_content, None, [confusion_plot, report_note, *lesson_plots, pitch_plot],
-                  api_visibility="private", show_progress="minimal")
     return demo

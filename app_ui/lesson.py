@@ -1,72 +1,190 @@
-"""The Calm vs neutral tab: two clips of the same actor and sentence, their mel spectrograms, pitch and energy, what the
-default model hears in each, and its cross-validated confusion matrix. Computed once per process."""
+"""The "Calm or neutral?" tab, section by section. `build_pairs_section` is the first: pairs of one actor saying one
+sentence neutrally and calmly, chosen from what the cross-validated model really confused (`ser.calm_neutral_pairs`),
+played as clip A and clip B so a class can vote before the Reveal button tells which is which; then the default model's
+cross-validated confusion matrix. A further section is another module's `build_*_section(demo)`, called by `layout`
+after this one.
+
+The figures and predictions are computed once per process (pitch tracking takes a few seconds per clip).
+"""
 
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import threading
+from dataclasses import dataclass
 
 import gradio as gr
-import numpy as np
 
-from app_ui.models import cv_scores, model_for
+from app_ui.models import model_for
 from ser import inference, plots, settings
 from ser.audio import load_audio
-from ser.metrics import ACCURACY_REPORT
+from ser.calm_neutral_pairs import CalmNeutralPair, clip_file, describe_difference, lesson_pairs
+from ser.reports import calm_neutral_count, class_support, cv_scores
+from ser.voice_summary import VoiceSummary, summarise_voice, voice_tracks
 
 log = logging.getLogger("ser.app")
 
-LESSON_PAIR = ("neutral_actor12.flac", "calm_actor12.flac")  # same actor, same statement (see assets/examples/README.md)
-LESSON_TEXT = """
-**Why are calm and neutral so easy to confuse?** Both are low-arousal ways of speaking. Emotion shows in the voice mostly through
-*arousal* (how activated the speaker is: loudness, pitch range, tempo) and less through *valence* (pleasant or not). Angry and sad
-are far apart in arousal; calm and neutral sit next to each other. Compare the two clips: the same actor says the same sentence,
-and the pitch contour and energy differ only a little (calm is often slightly softer and slower, with a smoother pitch),
-while the mel spectrograms look much alike.
+INTRO = """
+**Why are calm and neutral so easy to confuse?** Emotion shows in the voice mostly through *arousal*: how activated
+the speaker is, heard in loudness, pitch range and tempo. Angry and sad are far apart in arousal; calm and neutral sit
+next to each other. People find the pair hard too: in the RAVDESS validation study (Livingstone & Russo 2018), calm
+was among the least accurately identified categories. That is why the Analyse tab can merge the two classes.
 
-People find this hard as well: in the RAVDESS validation study (Livingstone & Russo 2018), calm was among the least accurately
-identified categories. That is why the app offers to merge the two classes. The model's cross-validated confusion matrix below shows how often it
-mixes them up.
+**Try it as a class.** In each pair below one actor says the same sentence twice, once *neutral* and once *calm*.
+Listen to clip A and clip B, vote which one is calm, then press **Reveal**.
 """
+PLOT_CAPTION = ("Top: the pitch of each clip (how high the voice is). Bottom: its energy (how loud, in dB below full "
+                "scale). Calm speech is often a little softer, slower and flatter in pitch; see how far apart these "
+                "two clips really are. The numbers under each clip summarise these curves.")
+CLIPS = ("A", "B")
 
 
-_lesson_lock = threading.Lock()
+def pair_name(index: int) -> str:
+    return f"Pair {index + 1}"
+
+
+def model_name() -> str:
+    """The model whose cross-validation chose the pairs: the default if the reports keep its predictions."""
+    name = settings.default_model()
+    return name if lesson_pairs(name) else settings.DEFAULT_MODEL
 
 
 @functools.lru_cache(maxsize=1)
-def _lesson_content() -> tuple:
-    name = settings.default_model()
-    scores, source = cv_scores(name)
-    if scores and "confusion" in scores:
-        confusion = plots.confusion_figure(scores, f"{name}: cross-validated confusion matrix (% of each true class)")
-        n = scores.get("n") or int(np.sum(scores["confusion"]))
-        report_note = f"Speaker-independent cross-validation of **{name}** from `{source}` ({n} clips)."
-        pairs = scores.get("calm_neutral_confusions")
-        if pairs is not None:
-            report_note += f" Calm and neutral were mistaken for each other {pairs} times."
-    else:
-        confusion = None
-        report_note = f"No cross-validated report for {name} yet: `reports/{ACCURACY_REPORT}` has not been generated."
+def pairs() -> tuple[CalmNeutralPair, ...]:
+    return tuple(lesson_pairs(model_name()))
+
+
+def summary_text(summary: VoiceSummary) -> str:
+    return (f"speech {summary.speech_s:.1f} s · loudness {summary.loudness_dbfs:.0f} dBFS · mean pitch "
+            f"{summary.mean_pitch_hz:.0f} Hz · pitch range {summary.pitch_low_hz:.0f}–{summary.pitch_high_hz:.0f} Hz "
+            f"({summary.pitch_range_semitones:.0f} semitones)")
+
+
+@dataclass(frozen=True)
+class PairView:
+    files: tuple[str, str]  # clip A, clip B
+    summaries: tuple[str, str]
+    answer: str
+    figures: tuple  # mel A, mel B, pitch and energy
+
+
+def _pair_view(pair: CalmNeutralPair) -> PairView:
     model = model_for(None, None)
-    waves, outputs = {}, []
-    for file in LESSON_PAIR:
-        wave = load_audio(settings.EXAMPLES_DIR / file)
-        label = file.split("_")[0]
-        waves[label] = wave
-        result = inference.analyse(wave, model)
-        times, _, mel_db, _ = plots.spectra(wave)
-        outputs += [plots.mel_figure(times, mel_db, f"Mel spectrogram: {label}"),
-                    plots.probability_bars(result.labels, result.probs, f"{name} on the {label} clip")]
-    return (gr.Plot(confusion, visible=confusion is not None), report_note, *outputs, plots.pitch_energy_figure(waves))
+    order = pair.order()  # e.g. ("calm", "neutral"): clip A is calm
+    waves, tracks, summaries, shipped = {}, {}, {}, {}
+    for letter, emotion in zip(CLIPS, order):
+        path = clip_file(pair.clip(emotion).clip)
+        waves[letter] = load_audio(path)
+        tracks[letter] = voice_tracks(waves[letter])
+        summaries[letter] = summarise_voice(waves[letter], tracks[letter])
+        shipped[letter] = inference.analyse(waves[letter], model).top
+    letter_of = dict(zip(order, CLIPS))
+    actor = f"actor {pair.actor}"
+    held = {letter: pair.clip(emotion).top for letter, emotion in zip(CLIPS, order)}
+    rows = [
+        "| | clip A | clip B |", "|---|---|---|",
+        "| the actor was asked for | " + " | ".join(f"**{emotion}**" for emotion in order) + " |",
+        f"| the model that had not heard {actor} (cross-validation) | "
+        + " | ".join(f"{held[c][0]} {plots.percent(held[c][1])}" for c in CLIPS) + " |",
+        f"| {html.escape(model.name)}, which was trained on {actor} | "
+        + " | ".join(f"{shipped[c][0]} {plots.percent(shipped[c][1])}" for c in CLIPS) + " |",
+    ]
+    difference = describe_difference(summaries[letter_of["calm"]], summaries[letter_of["neutral"]],
+                                     f"the calm clip ({letter_of['calm']})", f"the neutral clip ({letter_of['neutral']})")
+    answer = (f"**Clip A is {order[0]}, clip B is {order[1]}** (RAVDESS {actor}).\n\n"
+              + "\n".join(rows) + f"\n\n**What the plots show.** {difference}")
+    figures = tuple(plots.mel_figure(*_mel(waves[c]), title=f"Mel spectrogram: clip {c}") for c in CLIPS)
+    figures += (plots.pitch_energy_figure({f"clip {c}": tracks[c] for c in CLIPS}),)
+    return PairView(tuple(str(clip_file(pair.clip(e).clip)) for e in order),
+                    tuple(summary_text(summaries[c]) for c in CLIPS), answer, figures)
+
+
+def _mel(wave):
+    times, _, mel_db, _ = plots.spectra(wave)
+    return times, mel_db
+
+
+@functools.lru_cache(maxsize=8)
+def pair_view(index: int) -> PairView:
+    return _pair_view(pairs()[index])
+
+
+def report_note() -> tuple[str, object]:
+    """The confusion sentence with its denominators, and the confusion-matrix figure, from the accuracy report."""
+    name = model_name()
+    scores, _ = cv_scores(name)
+    if not scores or "confusion" not in scores:
+        return f"No cross-validated report for {name} yet.", None
+    figure = plots.confusion_figure(scores, "Cross-validated confusions (% of each row)")
+    count = calm_neutral_count(scores)
+    labels, confusion, support = scores["labels"], scores["confusion"], class_support(scores)
+    note = (f"**How often does the model mix them up?** In speaker-independent cross-validation of {name}, each of "
+            f"{sum(support.values())} RAVDESS clips was judged by a model that had not heard its actor.")
+    if count is not None:
+        n, c = labels.index("neutral"), labels.index("calm")
+        note += (f" Calm and neutral were mistaken for each other in **{count[0]} of {count[1]}** calm and neutral clips: "
+                 f"{confusion[n][c]} of {support['neutral']} neutral clips were heard as calm, {confusion[c][n]} of "
+                 f"{support['calm']} calm clips as neutral.")
+    return note, figure
+
+
+_lesson_lock = threading.Lock()
+PAIR_OUTPUTS = 9  # clip A, clip B, summary A, summary B, answer text, answer column, mel A, mel B, pitch and energy
+
+
+def show_pair(choice: str | None) -> tuple:
+    """A pair's clips, numbers and plots, with its answer hidden again."""
+    with _lesson_lock:
+        try:
+            index = next((i for i in range(len(pairs())) if pair_name(i) == choice), 0)
+            view = pair_view(index)
+            return (*view.files, *view.summaries, view.answer, gr.Column(visible=False), *view.figures)
+        except Exception:
+            log.exception("could not prepare the calm-vs-neutral pair %s", choice)
+            message = "This pair could not be prepared; see the server log."
+            return (None, None, message, "", "", gr.Column(visible=False), None, None, None)
 
 
 def lesson_content() -> tuple:
-    """Figures of the lesson tab; the first caller computes them (pitch tracking takes a few seconds), the rest wait."""
-    with _lesson_lock:
-        try:
-            return _lesson_content()
-        except Exception:
-            log.exception("could not prepare the calm-vs-neutral tab")
-            return (None, "The calm-vs-neutral comparison could not be prepared; see the server log.", None, None, None, None, None)
+    """Everything the section shows when the page opens: the report note, the confusion matrix and the first pair."""
+    if not pairs():
+        return ("No cross-validated predictions are kept for this model, so no pairs can be chosen.", gr.Plot(visible=False),
+                None, None, "", "", "", gr.Column(visible=False), None, None, None)
+    note, figure = report_note()
+    return (note, gr.Plot(figure, visible=figure is not None), *show_pair(pair_name(0)))
 
+
+def warm_up() -> None:
+    """Prepare every pair once, so switching pairs in class does not wait for pitch tracking."""
+    for index in range(len(pairs())):
+        with _lesson_lock:
+            pair_view(index)
+
+
+def build_pairs_section(demo: gr.Blocks) -> None:
+    """The pairs and the guess-first flow, then the confusion matrix; filled when the page loads."""
+    gr.Markdown(INTRO)
+    choices = [pair_name(i) for i in range(len(pairs()))]
+    choice = gr.Radio(choices, value=choices[0] if choices else None, label="Pair", elem_id="lesson-pair")
+    clips, summaries = [], []
+    with gr.Row():
+        for letter in CLIPS:
+            with gr.Column(min_width=240):
+                clips.append(gr.Audio(label=f"Clip {letter}", interactive=False, elem_id=f"lesson-clip-{letter.lower()}"))
+                summaries.append(gr.Markdown(elem_id=f"lesson-summary-{letter.lower()}"))
+    reveal = gr.Button("Reveal which is calm", variant="primary", elem_id="lesson-reveal")
+    with gr.Column(visible=False, elem_id="lesson-answer") as answer_column:
+        answer = gr.Markdown(elem_id="lesson-answer-text")
+    with gr.Row(elem_classes="plot-row"):
+        mels = [gr.Plot(label=f"Mel spectrogram (clip {c})", show_label=False, elem_id=f"lesson-mel-{c.lower()}") for c in CLIPS]
+    pitch = gr.Plot(label="Pitch and energy", show_label=False, elem_id="pitch-energy")
+    gr.Markdown(PLOT_CAPTION, elem_classes="caption")
+    note = gr.Markdown(elem_id="lesson-report")
+    confusion = gr.Plot(label="Confusion matrix", show_label=False, visible=False, elem_id="confusion")
+    pair_outputs = [*clips, *summaries, answer, answer_column, *mels, pitch]
+    assert len(pair_outputs) == PAIR_OUTPUTS
+    choice.change(show_pair, choice, pair_outputs, api_visibility="private", show_progress="minimal")
+    reveal.click(lambda: gr.Column(visible=True), None, answer_column, api_visibility="private", queue=False)
+    demo.load(lesson_content, None, [note, confusion, *pair_outputs], api_visibility="private", show_progress="minimal")

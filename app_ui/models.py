@@ -1,28 +1,30 @@
-"""The model a visitor asked for (a shipped name or a Hub id, never a folder on this server), loaded once per process,
-and the cross-validated scores the app shows beside it."""
+"""The model a visitor asked for (a shipped name or a Hub id, never a folder on this server), loaded once per process.
+
+A Hub id the visitor typed is loaded from the Hub or the HF cache, or not at all: when the Hub cannot be reached, the
+visitor reads why in the status line rather than getting the default model's answer behind a passing notice.
+"""
 
 from __future__ import annotations
 
-import html
 import threading
 
-import gradio as gr
-
 from ser import inference, settings
-from ser.metrics import ACCURACY_REPORT, model_scores, read_report
 from ser.models import load_for_visitor
 from ser.models.base import ModelError
 
 _model_lock = threading.Lock()  # concurrent first requests must not load the same model twice
 _ready_models: set[str] = set()
+CLEAR_HUB_ID = "Clear the Hub id box to use a shipped model."
 
 
 def hub_message(err: Exception) -> str | None:
     """The sentence of a `ser.hub` error (bad id, unreachable Hub, unsafe repo), or None for anything else."""
     try:
-        from ser.hub import HubError
+        from ser.hub import HubError, HubUnavailable
     except ImportError:
         return None
+    if isinstance(err, HubUnavailable):
+        return f"{str(err).rstrip('.')}. {CLEAR_HUB_ID}"
     return str(err) if isinstance(err, HubError) else None
 
 
@@ -33,38 +35,32 @@ def model_ref(choice: str | None, hub_id: str | None) -> str:
     return (hub_id or "").strip() or choice or settings.default_model()
 
 
-def _load(ref: str):
-    """`load_for_visitor` (a shipped model, the default or a Hub id; an unreachable Hub falls back to the cache or the
-    default model, with a sentence to show), warmed up the first time: models load parts lazily (the Whisper encoder)."""
+def _load(ref: str, typed_hub_id: bool):
+    """`load_for_visitor`, warmed up the first time (models load parts lazily, the Whisper encoder). Only the
+    operator's default may fall back to the shipped default model when the Hub is unreachable."""
     with _model_lock:
-        model, notice = load_for_visitor(ref)
+        model, notice = load_for_visitor(ref, fallback=not typed_hub_id)
         if model.name not in _ready_models:
             inference.warm_up(model)
             _ready_models.add(model.name)
         return model, notice
 
 
-def model_for(choice: str | None, hub_id: str | None):
-    """The model to use, loaded once per process; any failure is a `ModelError` sentence."""
+def chosen_model(choice: str | None, hub_id: str | None):
+    """(model, sentence to show or None: e.g. "the Hub is offline, using the cached copy"); any failure is a
+    `ModelError` sentence."""
     ref = model_ref(choice, hub_id)
     try:
-        model, notice = _load(ref)
-        if notice:
-            gr.Info(html.escape(notice, quote=False))  # e.g. "Hub unreachable; falling back to the embedded default model."
-        return model
-    except ModelError:
-        raise
+        return _load(ref, bool((hub_id or "").strip()))
     except ImportError as err:  # e.g. Hub support missing from this install
         raise ModelError(f"Models from the Hub cannot be loaded here ({err.name or 'a module'} is missing); pick a shipped model.") from None
     except Exception as err:
-        message = hub_message(err) or f"The model {ref!r} could not be loaded ({type(err).__name__}); pick another model."
-        raise ModelError(message) from None
+        message = hub_message(err)
+        if message is None and isinstance(err, ModelError):
+            raise
+        raise ModelError(message or f"The model {ref!r} could not be loaded ({type(err).__name__}); pick another model.") from None
 
 
-def cv_scores(name: str) -> tuple[dict | None, str]:
-    """A model's cross-validated scores and where they come from: the accuracy report, else its own CV report."""
-    scores = model_scores(name)
-    if scores:
-        return scores, f"reports/{ACCURACY_REPORT}"
-    own = read_report(f"cv/{name}.json")
-    return (own, f"reports/cv/{name}.json") if "uar" in own else (None, "")
+def model_for(choice: str | None, hub_id: str | None):
+    """The model to use, loaded once per process; any failure is a `ModelError` sentence."""
+    return chosen_model(choice, hub_id)[0]

@@ -1,13 +1,15 @@
-"""The README's screenshot: the Analyse tab after analysing a shipped example clip, written to docs/screenshot.png.
+"""The README's screenshot, and a reviewer's screenshots of every tab on a desktop and on a phone.
 
-    python -m bench.screenshot      # starts `python app.py` offline, drives Debian's Chromium, writes docs/screenshot.png
+    python -m bench.screenshot          # starts `python app.py` offline, drives Debian's Chromium, writes docs/screenshot.png
+    python -m bench.screenshot --tabs   # every tab at 1280 px and at 390x844 -> test-output/screenshots/tabs/ (not committed)
 
-The page is captured at a desktop width, scaled down and stored with a 128-colour palette, so the PNG stays small
-(MAX_BYTES): the README is read on GitHub, on the Hub and in clones.
+The README's page is captured at a desktop width, scaled down and stored with a 64-colour palette, so the PNG stays
+small (MAX_BYTES): the README is read on GitHub, on the Hub and in clones. The tab screenshots are full size.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import sys
 import tempfile
@@ -21,13 +23,34 @@ from bench.load import running_app
 from ser import settings
 
 OUT = settings.PROJECT_ROOT / "docs" / "screenshot.png"
-CLIP = settings.EXAMPLES_DIR / "angry_actor05.flac"  # shipped with the app: no corpus needed
+CLIP = settings.EXAMPLES_DIR / "03-01-05-02-02-01-05.flac"  # shipped with the app (angry, actor 5): no corpus needed
+TABS_OUT = settings.PROJECT_ROOT / "test-output" / "screenshots" / "tabs"
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+TABS = {"analyse": "Analyse", "calm-neutral": "Calm or neutral?", "about": "About"}
 VIEWPORT = {"width": 1280, "height": 900}
 WIDTH = 960  # pixels of the stored image
-COLOURS = 128
+COLOURS = 64
 MAX_BYTES = 150_000
-PLOTS = ("bars", "waveform", "spectrogram", "mel", "mfcc")
+PLOTS = ("bars", "waveform-plot", "spectrogram", "mel", "mfcc")
 TIMEOUT_MS = 120_000
+
+
+def analysed(page, url: str) -> None:
+    """The page at `url` after the example clip was analysed twice (the first analysis may wait for the model's
+    warm-up: the status shown is the second's), every plot drawn."""
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    with page.expect_response(lambda r: "/gradio_api/upload" in r.url and r.status == 200):
+        page.set_input_files("#audio-input input[type=file]", str(CLIP))
+    page.click("#analyse-button")
+    page.locator("#emotion-label [data-testid=label-output-value]").wait_for(state="visible")
+    first = page.inner_text("#status")
+    page.click("#analyse-button")
+    page.wait_for_function("(before) => { const s = document.querySelector('#status');"
+                           " return s && s.innerText.includes('analysed in') && s.innerText !== before; }", arg=first)
+    for elem_id in PLOTS:
+        page.wait_for_selector(f"#{elem_id} .js-plotly-plot .cartesianlayer .trace, #{elem_id} .js-plotly-plot .hm")
+    page.wait_for_timeout(500)  # plotly's transitions
 
 
 def capture(url: str) -> bytes:
@@ -36,22 +59,36 @@ def capture(url: str) -> bytes:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport=VIEWPORT)
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(url)
-            with page.expect_response(lambda r: "/gradio_api/upload" in r.url and r.status == 200):
-                page.set_input_files("#audio-input input[type=file]", str(CLIP))
-            page.click("#analyse-button")
-            page.locator("#emotion-label [data-testid=label-output-value]").wait_for(state="visible")
-            first = page.inner_text("#status")  # the first analysis may wait for the model's warm-up: time a second one
-            page.click("#analyse-button")
-            page.wait_for_function("(before) => { const s = document.querySelector('#status');"
-                                   " return s && s.innerText.includes('analysed in') && s.innerText !== before; }", arg=first)
-            for elem_id in PLOTS:
-                page.wait_for_selector(f"#{elem_id} .js-plotly-plot .cartesianlayer .trace, #{elem_id} .js-plotly-plot .hm")
-            page.wait_for_timeout(500)  # plotly's transitions
+            analysed(page, url)
             return page.screenshot(full_page=True)
         finally:
             browser.close()
+
+
+def capture_tabs(url: str, folder: Path) -> list[Path]:
+    """Every tab, full page, at each of VIEWPORTS: the Analyse tab after an example clip, the lesson after Reveal."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            for device, viewport in VIEWPORTS.items():
+                page = browser.new_page(viewport=viewport)
+                analysed(page, url)
+                for tab, name in TABS.items():
+                    page.get_by_role("tab", name=name).click()
+                    if tab == "calm-neutral":
+                        page.wait_for_selector("#pitch-energy .js-plotly-plot .cartesianlayer .trace")
+                        page.click("#lesson-reveal")
+                        page.locator("#lesson-answer-text").wait_for(state="visible")
+                    page.wait_for_timeout(500)
+                    path = folder / f"{tab}-{device}.png"
+                    page.screenshot(path=str(path), full_page=True)
+                    written.append(path)
+                page.close()
+        finally:
+            browser.close()
+    return written
 
 
 def compress(png: bytes) -> bytes:
@@ -63,10 +100,18 @@ def compress(png: bytes) -> bytes:
     return out.getvalue()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.screenshot", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tabs", action="store_true", help=f"every tab on a desktop and a phone, into {TABS_OUT}")
+    args = parser.parse_args(argv)
     if not CHROMIUM.exists():
         print(MISSING, file=sys.stderr)
         return 1
+    if args.tabs:
+        with tempfile.TemporaryDirectory() as folder, running_app(Path(folder)) as server:
+            for path in capture_tabs(server.url, TABS_OUT):
+                print(f"wrote {path.relative_to(settings.PROJECT_ROOT)} ({path.stat().st_size / 1000:.0f} KB)")
+        return 0
     with tempfile.TemporaryDirectory() as folder, running_app(Path(folder)) as server:
         data = compress(capture(server.url))
     OUT.write_bytes(data)

@@ -2,7 +2,7 @@
 
     python -m ser predict clips/ talk.mp3 "more/*.wav"            # a table in the terminal
     python -m ser predict clips/ --format csv --out results.csv   # one row per file, every probability
-    python -m ser predict talk.wav --timeline                     # one row per 3-s window
+    python -m ser predict talk.wav --timeline                     # one row per window of speech (3 s, every 1 s)
     python -m ser eval [--models whisper-head ...]                # = python -m train.evaluate
 
 Files are decoded in worker threads (`ser.cli_inputs`) while the main thread runs the model on batches of clips
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ser import settings
+from ser.provenance import training_speaker_count
 from ser.cli_formats import FORMATS, WRITERS, output_format
 from ser.cli_inputs import decoded, expand_paths
 from ser.cli_rows import BATCH_SIZE, load, load_error, predict_rows
@@ -43,15 +44,30 @@ def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
+def predict_epilog() -> str:
+    """The end of `predict --help`: the shipped models and two examples."""
+    from ser.models import local_models
+
+    return (f"shipped models: {', '.join(local_models()) or 'none installed'} (default {settings.default_model()})\n\n"
+            "examples:\n"
+            "  python -m ser predict recordings/ --format csv --out emotions.csv   # every file under a folder, one row each\n"
+            "  python -m ser predict talk.wav --timeline --model classic-mlp       # one row per window of speech")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from ser.inference import WINDOWS_TEXT
+
     parser = argparse.ArgumentParser(prog="python -m ser", description="Speech emotion recognition from the command line.")
     commands = parser.add_subparsers(dest="command", metavar="{predict,eval}")
     predict = commands.add_parser("predict", help="label audio files, folders or glob patterns with an emotion",
-                                  description="Label audio files, folders (searched recursively) or glob patterns with an emotion.")
+                                  description="Label audio files, folders (searched recursively) or glob patterns with an emotion.",
+                                  epilog=predict_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     predict.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders, or quoted glob patterns")
     predict.add_argument("--model", default=None, metavar="NAME|DIR|HUB_ID",
-                         help="a shipped model name, a model folder, or a Hub id owner/name[@revision] (default: the shipped default)")
-    predict.add_argument("--timeline", action="store_true", help="one row per 3-s window over the speech instead of one per file")
+                         help="a shipped model name (listed below), a model folder, or a Hub id owner/name[@revision] "
+                              "(default: the shipped default)")
+    predict.add_argument("--timeline", action="store_true",
+                         help=f"one row per window instead of one per file: {WINDOWS_TEXT}".replace("%", "%%"))
     predict.add_argument("--format", choices=FORMATS, default=None, help="output format (default: from --out's suffix, else table)")
     predict.add_argument("--out", metavar="FILE", default=None, help="write the rows here instead of standard output")
     predict.add_argument("--merge-calm-neutral", action="store_true", help="report calm and neutral as one class, calm/neutral")
@@ -88,7 +104,7 @@ def run_predict(args: argparse.Namespace) -> int:
             raise
         print(message, file=sys.stderr)
         return EXIT_USAGE
-    labels = list(model.labels)
+    labels, genders = list(model.labels), list(model.gender_labels or [])
     if args.merge_calm_neutral:
         from ser.labels import merge_calm_neutral
 
@@ -97,7 +113,7 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"Model {model.name}: {len(entries)} file(s)", file=sys.stderr)
     with tqdm(total=len(entries), unit="file", file=sys.stderr, disable=args.quiet, dynamic_ncols=True) as bar:
         rows = list(predict_rows(model, decoded(entries, args.workers), args.timeline, args.merge_calm_neutral, args.batch_size, bar))
-    text = WRITERS[output_format(args.format, args.out)](rows, labels, args.timeline)
+    text = WRITERS[output_format(args.format, args.out)](rows, labels, args.timeline, genders)
     if args.out:
         Path(args.out).expanduser().write_text(text)
     else:
@@ -107,6 +123,11 @@ def run_predict(args: argparse.Namespace) -> int:
         where = f" -> {args.out}" if args.out else ""
         print(f"{len(entries) - len(failed)} of {len(entries)} file(s) labelled, {len(failed)} failed, "
               f"in {time.perf_counter() - started:.1f} s{where}", file=sys.stderr)
+        heard = training_speaker_count([path for path, _ in entries], model)
+        if heard:
+            print(f"Note: {heard} of {len(entries)} file(s) are corpus recordings of speakers {model.name} was trained on; "
+                  "their results say little about a new voice (its cross-validated scores do: README, 'How good is it?').",
+                  file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
 
 

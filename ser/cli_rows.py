@@ -22,6 +22,11 @@ class Row:
     error: str | None = None
     start: float | None = None
     end: float | None = None
+    gender_probs: dict[str, float] = field(default_factory=dict)  # empty when the model has no gender head
+
+    @property
+    def gender(self) -> str | None:
+        return max(self.gender_probs, key=self.gender_probs.get) if self.gender_probs else None
 
 
 def load(ref: str | None):
@@ -56,12 +61,14 @@ def _rows_for_clips(model, items: list[tuple[str, np.ndarray]], merge: bool) -> 
         if len(items) == 1:
             return [Row(items[0][0], error=f"The model could not analyse this file ({type(err).__name__}).")]
         return [row for item in items for row in _rows_for_clips(model, [item], merge)]
-    return [_row(path, result.labels, result.probs) for (path, _), result in zip(items, results)]
+    return [_row(path, result.labels, result.probs, gender=result.gender) for (path, _), result in zip(items, results)]
 
 
-def _row(path: str, labels: list[str], probs: np.ndarray, start: float | None = None, end: float | None = None) -> Row:
+def _row(path: str, labels: list[str], probs: np.ndarray, start: float | None = None, end: float | None = None,
+         gender: dict[str, float] | None = None) -> Row:
     top = int(np.argmax(probs))
-    return Row(path, labels[top], float(probs[top]), {label: float(p) for label, p in zip(labels, probs)}, start=start, end=end)
+    return Row(path, labels[top], float(probs[top]), {label: float(p) for label, p in zip(labels, probs)}, start=start, end=end,
+               gender_probs=dict(gender or {}))
 
 
 def _rows_for_recording(model, path: str, wave: np.ndarray, merge: bool, per_window: bool) -> list[Row]:
@@ -73,8 +80,16 @@ def _rows_for_recording(model, path: str, wave: np.ndarray, merge: bool, per_win
     except Exception as err:
         return [Row(path, error=f"The model could not analyse this file ({type(err).__name__}).")]
     if not per_window:
-        return [_row(path, tl.labels, tl.mean())]
-    return [_row(path, tl.labels, p, float(s), float(e)) for s, e, p in zip(tl.starts, tl.ends, tl.probs)]
+        return [_row(path, tl.labels, tl.mean(), gender=tl.gender)]
+    return [_row(path, tl.labels, p, float(s), float(e), _window_gender(model, tl, i))
+            for i, (s, e, p) in enumerate(zip(tl.starts, tl.ends, tl.probs))]
+
+
+def _window_gender(model, tl, index: int) -> dict[str, float] | None:
+    """Gender probabilities of one timeline window, or None when the model has no gender head."""
+    if tl.gender_probs is None or not model.gender_labels:
+        return None
+    return {label: float(p) for label, p in zip(model.gender_labels, tl.gender_probs[index])}
 
 
 def predict_rows(model, stream, timeline: bool, merge: bool, batch_size: int = BATCH_SIZE, progress=None) -> Iterator[Row]:

@@ -129,6 +129,8 @@ PARSERS: dict[str, Callable[[str | Path], Record]] = {
     "urdu": parse_urdu, "turev": parse_turev, "ased": parse_ased,
 }
 FOLDER_NAMES = {corpus: corpus for corpus in PARSERS}
+DISPLAY_NAMES = {"ravdess": "RAVDESS", "tess": "TESS", "savee": "SAVEE", "crema-d": "CREMA-D", "emodb": "EmoDB",
+                 "urdu": "URDU", "turev": "TurEV-DB", "ased": "ASED"}  # as the corpora's authors write them
 
 
 def _crema_genders(root: Path) -> dict[str, str]:

@@ -73,6 +73,7 @@ class Timeline:
     gender: dict[str, float] | None = None  # mean over windows, when the model has a gender head
     window_s: float = WINDOW_S
     hop_s: float = HOP_S
+    gender_probs: np.ndarray | None = None  # (windows, genders), when the model has a gender head
 
     def mean(self) -> np.ndarray:
         """Average over windows: the recording's overall profile."""
@@ -223,9 +224,37 @@ def timeline(
     labels, probs = _merge(model.labels, probs, merge_calm_neutral)
     starts = np.array([s for s, _ in bounds], dtype=np.float64)
     ends = np.array([e for _, e in bounds], dtype=np.float64)
-    gender = _gender_dict(model, np.concatenate(genders)) if genders else None
+    gender_probs = np.concatenate(genders) if genders and getattr(model, "gender_labels", None) else None
+    gender = _gender_dict(model, gender_probs)
     return Timeline((starts + ends) / 2, labels, probs, segments_of(starts, ends, labels, probs), starts, ends, duration, gender,
-                    window_s, hop_s)
+                    window_s, hop_s, gender_probs)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s" if float(value).is_integer() else f"{value:.1f} s"
+
+
+# what --timeline and the app's timeline do, in words (checked against `window_bounds` by tests/test_recording_summary.py)
+WINDOWS_TEXT = (f"{WINDOW_S:g}-s windows every {HOP_S:g} s over the speech only; a stretch of speech shorter than "
+                f"{WINDOW_S:g} s is one window, and beyond {MAX_WINDOWS * HOP_S:g} s of speech the step widens to keep "
+                f"about {MAX_WINDOWS} windows")
+
+
+def describe_windows(tl: Timeline) -> str:
+    """The windows this timeline really used, in words: their length and step, and whether short stretches of speech
+    were taken whole (shorter windows)."""
+    if len(tl.starts) == 0:
+        return "no windows"
+    lengths = tl.ends - tl.starts
+    short = int(np.sum(lengths < tl.window_s - 1e-6))
+    if short == len(lengths):
+        return (f"{len(lengths)} window{'s' if short > 1 else ''}, one per stretch of speech (each shorter than "
+                f"{_seconds(tl.window_s)}, so taken whole)")
+    text = f"{len(lengths)} windows of {_seconds(tl.window_s)} every {_seconds(tl.hop_s)} over the speech"
+    if short:
+        text += (f"; {short} stretch{'es' if short > 1 else ''} of speech shorter than {_seconds(tl.window_s)} "
+                 f"{'were' if short > 1 else 'was'} taken whole")
+    return text
 
 
 def summarise(tl: Timeline) -> ClipResult:

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from ser import features
 from ser.audio import SAMPLE_RATE
 from ser.inference import Timeline
+from ser.voice_summary import VoiceTracks
 
 MAX_COLUMNS = 2000  # time columns per plot: more than a screen shows, small enough to send quickly
 CHUNK_COLUMNS = 150  # pooled columns per STFT chunk of a long recording (bounds the STFT's memory)
@@ -32,7 +33,7 @@ EMOTION_COLORS = {
     "neutral": "#7f7f7f", "calm": "#56B4E9", "calm/neutral": "#56B4E9", "happy": "#E69F00", "sad": "#0072B2",
     "angry": "#D55E00", "fearful": "#CC79A7", "disgust": "#009E73", "surprised": "#F0E442", "boredom": "#999999",
 }
-PITCH_FLOOR_DB = 40.0  # pitch is shown only where the frame is within this many dB of the clip's loudest frame
+FULL_SCALE = 1.0  # the waveform's fixed amplitude axis: loudness (the main cue to arousal) compares between clips
 CLIP_COLORS = ("#0072B2", "#D55E00")  # the two clips compared in the calm-vs-neutral lesson
 
 
@@ -62,35 +63,46 @@ def _color(label: str) -> str:
     return EMOTION_COLORS.get(label, "#444444")
 
 
-def probability_bars(labels: list[str], probs, title: str = "Probability of each emotion") -> go.Figure:
-    """Horizontal bars, most likely on top."""
+def percent(p: float) -> str:
+    """A probability as a whole percentage, rounded half up as the page's label (gr.Label: Math.round) rounds it."""
+    return f"{math.floor(float(p) * 100 + 0.5):.0f}%"
+
+
+def probability_bars(labels: list[str], probs, title: str = "Probability of each emotion", axis: str = "probability (%)") -> go.Figure:
+    """Horizontal bars, most likely on top, each with the same whole percentage as the label above them."""
     probs = np.asarray(probs, dtype=np.float64)
     order = np.argsort(probs, kind="stable")  # plotly draws the first bar at the bottom
     bar = dict(
         type="bar", orientation="h", x=(probs[order] * 100).round(2).tolist(), y=[labels[i] for i in order],
-        marker=dict(color=[_color(labels[i]) for i in order]), text=[f"{probs[i] * 100:.1f}%" for i in order],
-        textposition="outside", cliponaxis=False, hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
+        marker=dict(color=[_color(labels[i]) for i in order]), text=[percent(probs[i]) for i in order],
+        textposition="outside", cliponaxis=False, hovertemplate="%{y}: %{text}<extra></extra>",
     )
     return _figure([bar], title, height=max(HEIGHT, 30 * len(labels) + 80),
-                   x=_axis("probability (%)", range=[0, 112]), y=dict(automargin=True))
+                   x=_axis(axis, range=[0, 112]), y=dict(automargin=True))
+
+
+def _time_axis(duration: float, title: str = "time (s)", **kwargs) -> dict:
+    """Every time axis starts at 0 and ends with the recording."""
+    return _axis(title, range=[0, max(duration, 1e-3)], **kwargs)
 
 
 # --- waveform and spectra --------------------------------------------------------------------------------------------
 
 def waveform(wave: np.ndarray) -> go.Figure:
-    """Min/max envelope in at most `MAX_COLUMNS` bins: at this width it looks the same as every sample."""
+    """Min/max envelope in at most `MAX_COLUMNS` bins (at this width it looks the same as every sample), on a fixed
+    full-scale axis: a quiet clip looks quiet."""
     bins = min(MAX_COLUMNS, wave.size)
     edges = np.linspace(0, wave.size, bins + 1).astype(np.int64)
     lows = np.minimum.reduceat(wave, edges[:-1]).astype(np.float32)
     highs = np.maximum.reduceat(wave, edges[:-1]).astype(np.float32)
     times = ((edges[:-1] + edges[1:]) / 2 / SAMPLE_RATE).astype(np.float32)
-    peak = 1.05 * max(1e-3, float(np.abs(wave).max()))
     line = dict(width=0.8, color="#0072B2")
     traces = [
         dict(type="scatter", x=times, y=highs, mode="lines", line=line, hoverinfo="skip"),
         dict(type="scatter", x=times, y=lows, mode="lines", line=line, fill="tonexty", hovertemplate="%{x:.2f} s<extra></extra>"),
     ]
-    return _figure(traces, "Waveform", x=_axis("time (s)"), y=_axis("amplitude", range=[-peak, peak]), showlegend=False)
+    return _figure(traces, "Waveform", x=_time_axis(wave.size / SAMPLE_RATE), showlegend=False,
+                   y=_axis("amplitude (full scale = 1)", range=[-FULL_SCALE, FULL_SCALE]))
 
 
 def _pool_factor(wave: np.ndarray) -> int:
@@ -134,41 +146,50 @@ def spectra(wave: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
 
 def _heatmap(z: np.ndarray, times: np.ndarray, y, title: str, y_axis: dict, unit: str, colorscale: list, dtype=np.int8,
-             **trace) -> go.Figure:
+             duration: float | None = None, **trace) -> go.Figure:
     # whole-dB integers: invisible in the picture, and a quarter of float32's bytes to send
     info = np.iinfo(dtype)
     heat = dict(
         type="heatmap", z=np.clip(np.round(z), info.min, info.max).astype(dtype), x=times, y=y, colorscale=colorscale,
         colorbar=dict(title=dict(text=unit), thickness=12), **trace,
     )
-    return _figure([heat], title, x=_axis("time (s)"), y=y_axis)
+    end = duration if duration is not None else float(times[-1]) if len(times) else 1.0
+    return _figure([heat], title, x=_time_axis(end), y=y_axis)
 
 
-def spectrogram_figure(times: np.ndarray, spec_db: np.ndarray) -> go.Figure:
+def spectrogram_figure(times: np.ndarray, spec_db: np.ndarray, duration: float | None = None) -> go.Figure:
     return _heatmap(spec_db, times, features.fft_frequencies(), "Spectrogram", _axis("frequency (Hz)"), "dB", SPECTRUM_SCALE,
-                    hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z} dB<extra></extra>")
+                    duration=duration, hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z} dB<extra></extra>")
 
 
-def mel_figure(times: np.ndarray, mel_db: np.ndarray, title: str = "Mel spectrogram") -> go.Figure:
+def mel_figure(times: np.ndarray, mel_db: np.ndarray, title: str = "Mel spectrogram", duration: float | None = None) -> go.Figure:
     """Bands drawn evenly spaced (the mel scale, as the models see it), labelled with their centre frequency in Hz."""
     centres = features.mel_frequencies(mel_db.shape[0])
     ticks = np.interp(MEL_TICKS_HZ, centres, np.arange(centres.size)).round(2).tolist()  # where each round frequency falls
     y_axis = _axis("frequency (Hz, mel scale)", tickvals=ticks, ticktext=[f"{hz:g}" for hz in MEL_TICKS_HZ])
     return _heatmap(mel_db, times, np.arange(mel_db.shape[0], dtype=np.int16), title, y_axis, "dB", SPECTRUM_SCALE,
-                    hovertemplate="%{x:.2f} s, band %{y}: %{z} dB<extra></extra>")
+                    duration=duration, hovertemplate="%{x:.2f} s, band %{y}: %{z} dB<extra></extra>")
 
 
-def mfcc_figure(times: np.ndarray, coeffs: np.ndarray) -> go.Figure:
-    limit = max(1.0, float(np.percentile(np.abs(coeffs[1:]), MFCC_RANGE_PERCENTILE))) if coeffs.shape[0] > 1 else None
-    return _heatmap(coeffs, times, np.arange(coeffs.shape[0], dtype=np.int16), "MFCCs (c0, the overall level, is off the scale)",
-                    _axis("coefficient"), "value", MFCC_SCALE, dtype=np.int16, zmin=-limit if limit else None, zmax=limit, zmid=0,
-                    hovertemplate="%{x:.2f} s, c%{y}: %{z}<extra></extra>")
+MFCC_TITLE = "Timbre over time (MFCCs)"
+
+
+def mfcc_figure(times: np.ndarray, coeffs: np.ndarray, duration: float | None = None) -> go.Figure:
+    """Coefficients 1 and up: the first (c0) is the overall level, already in the waveform, and would wash out the rest."""
+    shape = coeffs[1:] if coeffs.shape[0] > 1 else coeffs
+    limit = max(1.0, float(np.percentile(np.abs(shape), MFCC_RANGE_PERCENTILE)))
+    first = coeffs.shape[0] - shape.shape[0]
+    return _heatmap(shape, times, np.arange(first, coeffs.shape[0], dtype=np.int16), MFCC_TITLE,
+                    _axis("coarse shape → fine detail"), "value", MFCC_SCALE, dtype=np.int16, duration=duration,
+                    zmin=-limit, zmax=limit, zmid=0, hovertemplate="%{x:.2f} s, coefficient %{y}: %{z}<extra></extra>")
 
 
 def feature_figures(wave: np.ndarray) -> tuple[go.Figure, go.Figure, go.Figure, go.Figure]:
     """Waveform, spectrogram, mel spectrogram and MFCC figures of one recording."""
     times, spec_db, mel_db, coeffs = spectra(wave)
-    return waveform(wave), spectrogram_figure(times, spec_db), mel_figure(times, mel_db), mfcc_figure(times, coeffs)
+    duration = wave.size / SAMPLE_RATE
+    return (waveform(wave), spectrogram_figure(times, spec_db, duration), mel_figure(times, mel_db, duration=duration),
+            mfcc_figure(times, coeffs, duration))
 
 
 # --- long recordings -------------------------------------------------------------------------------------------------
@@ -183,9 +204,8 @@ def timeline_figure(tl: Timeline) -> go.Figure:
         for i, label in enumerate(tl.labels)
     ]
     end = max(tl.duration, float(tl.times.max()) if len(tl.times) else 1.0)
-    return _figure(traces, f"Emotion over time ({tl.window_s:g}-s windows every {tl.hop_s:g} s over the voiced parts)", height=360,
-                   x=_axis("time (s, window centre)", range=[0, end]), y=_axis("probability (%)", range=[0, 100]),
-                   legend=dict(orientation="h", y=-0.25))
+    return _figure(traces, "Emotion over time", height=360, x=_time_axis(end, "time (s, window centre)"),
+                   y=_axis("probability (%)", range=[0, 100]), legend=dict(orientation="h", y=-0.25))
 
 
 # --- the calm-vs-neutral lesson --------------------------------------------------------------------------------------
@@ -205,20 +225,16 @@ def confusion_figure(scores: dict, title: str) -> go.Figure:
     return _figure([heat], title, height=460, x=_axis("predicted"), y=_axis("true", autorange="reversed"))
 
 
-def pitch_energy_figure(clips: dict[str, np.ndarray]) -> go.Figure:
+def pitch_energy_figure(clips: dict[str, VoiceTracks]) -> go.Figure:
     """Pitch contour (top) and frame energy in dB (bottom) of a few clips, overlaid for comparison."""
     traces = []
-    for (name, wave), color in zip(clips.items(), CLIP_COLORS):
-        energy_db = 20 * np.log10(np.maximum(features.rms_energy(wave), 1e-5))  # RMS as dBFS
-        f0 = features.pitch_contour(wave)
-        n = min(f0.size, energy_db.size)
-        f0 = f0[:n].copy()
-        f0[energy_db[:n] < energy_db.max() - PITCH_FLOOR_DB] = np.nan  # pitch "found" in near-silence is noise
-        traces.append(dict(type="scatter", x=features.frame_times(f0.size), y=f0, mode="lines", name=name, legendgroup=name,
+    end = max([float(t.times[-1]) for t in clips.values() if len(t.times)] or [1.0])
+    for (name, tracks), color in zip(clips.items(), CLIP_COLORS):
+        traces.append(dict(type="scatter", x=tracks.times, y=tracks.pitch_hz, mode="lines", name=name, legendgroup=name,
                            line=dict(color=color, width=2), hovertemplate=f"{name}: " + "%{y:.0f} Hz at %{x:.2f} s<extra></extra>"))
-        traces.append(dict(type="scatter", x=features.frame_times(energy_db.size), y=energy_db.astype(np.float32), mode="lines",
+        traces.append(dict(type="scatter", x=tracks.times, y=tracks.energy_db, mode="lines",
                            name=name, legendgroup=name, showlegend=False, line=dict(color=color, width=1.5), xaxis="x", yaxis="y2",
                            hovertemplate=f"{name}: " + "%{y:.0f} dBFS at %{x:.2f} s<extra></extra>"))
-    return _figure(traces, "Pitch (top) and energy (bottom)", height=460, x=_axis("time (s)", anchor="y2"),
+    return _figure(traces, "Pitch (top) and energy (bottom)", height=460, x=_time_axis(end, anchor="y2"),
                    y=_axis("pitch (Hz)", domain=[0.55, 1.0]), yaxis2={**_axis("energy (dBFS)", range=[-70, 0]), "domain": [0.0, 0.45]},
-                   legend=dict(orientation="h", y=1.12, x=0.5, xanchor="center"))
+                   legend=dict(orientation="h", y=-0.16, x=0.5, xanchor="center"), margin={**MARGIN, "b": 80})

@@ -150,11 +150,40 @@ def test_the_refusal_does_not_tell_whether_a_path_exists(client, tmp_path):
     assert generic == {while_there.replace(repr(str(model)), "<ref>", 1)}
 
 
+def analyse_outputs(client, path, choice=settings.DEFAULT_MODEL, hub_id="", merge=False, guess=False) -> dict:
+    """The Analyse button's outputs by name (app_ui.callbacks.FIELDS; the page's columns and session state are not sent
+    to API clients)."""
+    from app_ui.callbacks import FIELDS
+
+    values = client.predict(handle_file(str(path)), choice, hub_id, merge, guess, api_name="/analyse")
+    names = [name for name in FIELDS if name not in ("guess_panel", "result", "long_view", "last_path", "is_long", "revealed")]
+    assert len(values) == len(names)
+    unwrap = lambda v: v.get("value") if isinstance(v, dict) and v.get("__type__") == "update" else v  # noqa: E731
+    return {name: unwrap(value) for name, value in zip(names, values)}
+
+
 def test_the_analyse_button_refuses_a_typed_path_too(client):
     """The page's own endpoint (dropdown + Hub-id textbox) answers a path with the same sentence in the status line."""
-    outputs = client.predict(handle_file(str(clip_path(CLIP))), settings.DEFAULT_MODEL, "/etc", False, api_name="/analyse")
-    assert outputs[2] == f"**Cannot analyse this:** {html.escape(refusal('/etc'), quote=False)}"
-    assert not outputs[0]  # no emotion shown
+    outputs = analyse_outputs(client, clip_path(CLIP), hub_id="/etc")
+    assert outputs["status"] == f"**Cannot analyse this:** {html.escape(refusal('/etc'), quote=False)}"
+    assert not outputs["emotion"]  # no emotion shown
+
+
+def test_an_unreachable_hub_id_is_an_error_in_the_status_line_not_another_models_answer(client):
+    """The app runs offline: a typed Hub id with no cached copy is not quietly replaced by the default model."""
+    outputs = analyse_outputs(client, clip_path(CLIP), hub_id="nobody-here/no-such-ser-model")
+    assert outputs["status"] == ("**Cannot analyse this:** Offline mode is on (HF_HUB_OFFLINE=1) and there is no cached "
+                                 "copy of nobody-here/no-such-ser-model. Clear the Hub id box to use a shipped model.")
+    assert not outputs["emotion"] and outputs["bars"] is None
+
+
+def test_a_model_without_a_gender_head_says_so(client):
+    with_head = analyse_outputs(client, clip_path(CLIP))
+    assert with_head["gender"]["label"] in read_config(resolve(None))["gender_labels"] and not with_head["gender_note"]
+    without = analyse_outputs(client, clip_path(CLIP), choice=SHIPPED)
+    assert read_config(settings.MODELS_DIR / SHIPPED).get("gender_labels") is None
+    assert without["gender_note"] == f"Speaker gender: *{SHIPPED}* has no gender output, so it is not estimated."
+    assert without["status"].startswith(f"Model **{SHIPPED}**")
 
 
 @pytest.mark.parametrize("name", ["", *local_models()])
@@ -170,7 +199,7 @@ def test_shipped_models_and_the_default_still_work(client, name):
 def test_about_tab_shows_shipped_cards_and_refuses_paths():
     from app_ui.about import about_model
 
-    assert "Limits of this demo" in about_model(SHIPPED)
+    assert "### Limits" in about_model(SHIPPED)
     card = (settings.MODELS_DIR / SHIPPED / "README.md").read_text().split("\n---\n", 1)[-1]  # after the front matter
     card_line = next(line for line in card.splitlines() if line.strip() and not line.startswith("#"))
     assert card_line in about_model(SHIPPED)
@@ -279,6 +308,7 @@ def test_every_figure_is_valid_plotly_and_long_recordings_are_decimated(monkeypa
     from ser import inference, plots
     from ser.metrics import compute_metrics
     from ser.models import load_model
+    from ser.voice_summary import voice_tracks
 
     monkeypatch.setattr(plots, "VALIDATE", True)  # plotly now raises on any misspelt or out-of-range property
     parts = [load_audio(clip_path(name)) for name in LONG_PARTS[:3]]
@@ -289,7 +319,8 @@ def test_every_figure_is_valid_plotly_and_long_recordings_are_decimated(monkeypa
     scores = compute_metrics([0, 1, 1, 2], [0, 1, 0, 2], labels)
     figures = [
         *plots.feature_figures(recording), plots.probability_bars(result.labels, result.probs), plots.timeline_figure(tl),
-        plots.confusion_figure(scores, "confusion"), plots.pitch_energy_figure({"a": parts[0], "b": parts[1]}),
+        plots.confusion_figure(scores, "confusion"),
+        plots.pitch_energy_figure({"a": voice_tracks(parts[0]), "b": voice_tracks(parts[1])}),
     ]
     for figure in figures:
         assert len(figure.data) > 0
@@ -300,3 +331,40 @@ def test_every_figure_is_valid_plotly_and_long_recordings_are_decimated(monkeypa
         for trace in figure.data:
             columns = np.shape(trace.z)[1] if trace.type == "heatmap" else len(trace.x)
             assert columns <= plots.MAX_COLUMNS
+
+
+# --- the About tab, written for visitors -----------------------------------------------------------------------------
+
+INTERNAL = re.compile(r"reports/|assets/|\.json|\.csv|_s\b|macro_f1|calm_neutral|per_class|SER_[A-Z]|\b0\.\d{2,}|`")
+
+
+@pytest.mark.parametrize("name", local_models())
+def test_about_tab_speaks_in_percentages_without_internal_names(name):
+    from app_ui.about import about_model
+    from ser.reports import chance_level, cv_scores
+
+    about = about_model(name)
+    scores, _ = cv_scores(name)
+    assert f"**UAR {scores['uar'] * 100:.1f}%**" in about
+    assert f"guessing scores {chance_level(scores) * 100:.1f}%" in about and "unweighted average recall" in about
+    assert not INTERNAL.search(about), INTERNAL.search(about)
+    headings = [line for line in about.splitlines() if line.startswith("#")]
+    assert headings.count("### Limits") == 1 and headings.count("### Licences") == 1
+    assert not any(re.match(r"#+ +(limits|limitations|licen[cs]e)", h, re.I) for h in headings if h not in ("### Limits", "### Licences"))
+
+
+def test_about_tab_shows_unseen_corpus_scores_when_the_report_has_them(tmp_path, monkeypatch):
+    """The lead's leave-one-corpus-out rows (accuracy.json "loco", as train.evaluate writes them) reach the page."""
+    import json
+
+    from app_ui.about import about_model
+
+    report = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())
+    report["loco"] = {f"{SHIPPED}-loco": {"protocol_id": "loco", "mean_uar": 0.3125, "corpora": {
+        "urdu": {"uar": 0.4, "labels": ["neutral", "happy", "sad", "angry"]},
+        "ased": {"uar": 0.25, "labels": ["neutral", "happy", "sad", "angry", "fearful"]}}}}
+    (tmp_path / "accuracy.json").write_text(json.dumps(report))
+    monkeypatch.setattr(settings, "REPORTS_DIR", tmp_path)
+    about = about_model(SHIPPED)
+    assert "mean UAR **31.2%**; URDU 40.0% (guessing 25.0%), ASED 25.0% (guessing 20.0%)." in about
+    assert "never heard" in about_model("resnet18") and "mean UAR **" not in about_model("resnet18")

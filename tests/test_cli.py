@@ -49,6 +49,16 @@ def labels() -> list[str]:
 
 
 @pytest.fixture(scope="module")
+def genders() -> list[str]:
+    """The default model's gender labels: the CLI gives the gender columns the app shows (none without a gender head)."""
+    return list(read_config(resolve(None)).get("gender_labels") or [])
+
+
+def gender_columns(genders: list[str]) -> list[str]:
+    return ["gender", *genders] if genders else []
+
+
+@pytest.fixture(scope="module")
 def clip_paths(data_dir) -> list[Path]:
     return [data_dir / "ravdess" / c for c in CLIPS]
 
@@ -116,9 +126,16 @@ def test_run_completes_and_exit_status_counts_the_failures(mixed):
     assert "4 of 7 file(s) labelled, 3 failed" in result.stderr  # 4 formats; broken, missing, no match
 
 
-def test_json_rows_have_the_columns_in_order(mixed, labels):
+def test_json_rows_have_the_columns_in_order(mixed, labels, genders):
     _, rows = mixed
-    assert all(list(row) == ["file", "label", "probability", *labels, "error"] for row in rows)
+    assert genders, "the default model has a gender head: this test checks its columns"
+    assert all(list(row) == ["file", "label", "probability", *labels, *gender_columns(genders), "error"] for row in rows)
+    for row in rows:
+        if row["error"] is None:
+            probs = [row[g] for g in genders]
+            assert sum(probs) == pytest.approx(1.0, abs=1e-4) and row["gender"] == genders[int(np.argmax(probs))]
+        else:
+            assert row["gender"] is None and all(row[g] is None for g in genders)
 
 
 def test_every_format_is_labelled_and_the_folder_searched_recursively(mixed, audio_folder, labels):
@@ -153,10 +170,10 @@ def test_glob_patterns_select_files(globbed, audio_folder):
     assert [r["file"] for r in rows] == [str(audio_folder / "clip.flac"), str(audio_folder / "nested" / "clip.mp3")]
 
 
-def test_csv_with_calm_and_neutral_merged(globbed, labels):
+def test_csv_with_calm_and_neutral_merged(globbed, labels, genders):
     _, rows = globbed
     merged = [CALM_NEUTRAL] + [label for label in labels if label not in ("calm", "neutral")]
-    assert list(rows[0]) == ["file", "label", "probability", *merged, "error"]
+    assert list(rows[0]) == ["file", "label", "probability", *merged, *gender_columns(genders), "error"]
     for row in rows:
         assert row["error"] == ""
         assert_probabilities(row, merged)
@@ -170,12 +187,12 @@ def test_unreachable_hub_model_falls_back_to_the_default(globbed):
 
 # --- the timeline ------------------------------------------------------------------------------------------------
 
-def test_timeline_table_has_one_row_per_window(timed, recording, labels):
+def test_timeline_table_has_one_row_per_window(timed, recording, labels, genders):
     from ser.inference import voiced_intervals, window_bounds
 
     assert timed.returncode == 0, timed.stderr
     header, *lines = timed.stdout.strip().splitlines()
-    assert header.split() == ["file", "start", "end", "emotion", "prob", *labels]
+    assert header.split() == ["file", "start", "end", "emotion", "prob", *labels, *(["gender"] if genders else [])]
     expected = window_bounds(voiced_intervals(load_audio(recording)))
     assert len(expected) >= 5  # one window for the first sentence, 3-s windows every second over the rest
     assert len(lines) == len(expected)
@@ -184,7 +201,7 @@ def test_timeline_table_has_one_row_per_window(timed, recording, labels):
         assert cells[0] == "FILE"
         assert float(cells[1]) == pytest.approx(start, abs=0.051) and float(cells[2]) == pytest.approx(end, abs=0.051)
         assert cells[3] in labels and cells[4].endswith("%")
-        assert len(cells) == 5 + len(labels)
+        assert len(cells) == 5 + len(labels) + bool(genders) and (not genders or cells[-1] in genders)
 
 
 # --- usage errors: exit status 2, one sentence, no model loaded ---------------------------------------------------
@@ -208,3 +225,29 @@ def test_eval_hands_its_options_to_the_evaluation_protocol():
     assert result.returncode == 1
     assert "Unknown model family no-such-family" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- what the help and the summary tell a new user ---------------------------------------------------------------
+
+def test_predict_help_lists_the_shipped_models_and_two_examples():
+    from ser.inference import WINDOWS_TEXT
+    from ser.models import local_models
+
+    result = run_cli("predict", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert f"shipped models: {', '.join(local_models())}" in text
+    assert text.count("python -m ser predict ") >= 2  # two examples
+    assert WINDOWS_TEXT in text  # --timeline says what the windows are
+
+
+def test_files_of_training_speakers_are_pointed_out(data_dir, tmp_path):
+    clips = sorted((data_dir / "ravdess" / "Actor_02").glob("*.flac"))[:2]
+    stranger = tmp_path / "my voice.wav"
+    sf.write(stranger, load_audio(clips[0]), SAMPLE_RATE, subtype="PCM_16")  # same sound, a name no corpus uses
+    result = run_cli("predict", *map(str, clips), str(stranger), "--format", "csv", "--model", "classic-mlp")
+    assert result.returncode == 0, result.stderr
+    assert ("Note: 2 of 3 file(s) are corpus recordings of speakers classic-mlp was trained on; their results say little "
+            "about a new voice") in " ".join(result.stderr.split())
+    assert list(csv.DictReader(io.StringIO(result.stdout)))[0].keys() >= {"file", "label"}
+    assert "gender" not in result.stdout.splitlines()[0]  # classic-mlp has no gender head: no gender columns

@@ -111,6 +111,7 @@ def load_dir(model_dir: str | Path) -> EmotionModel:
     one_blas_thread()  # this process is about to run a model: see why in base.py
     model = model_class(config["kind"]).from_dir(model_dir, config)
     model.name = config.get("name") or model_dir.name
+    model.model_dir = model_dir  # its card says what it was trained on (ser.provenance)
     return model
 
 
@@ -150,7 +151,13 @@ def load_with_fallback(ref: str | None = None) -> tuple[EmotionModel, str | None
     return _with_fallback(ref, False)
 
 
-def load_for_visitor(ref: object) -> tuple[EmotionModel, str | None]:
+def load_for_visitor(ref: object, fallback: bool = True) -> tuple[EmotionModel, str | None]:
     """`load_with_fallback` for a name an untrusted caller sent (see `visitor_ref`): a shipped model, the configured
-    default, or a Hub id fetched from the Hub / HF cache only; anything else (a folder, a path) is a ModelError."""
-    return _with_fallback(*visitor_ref(ref))
+    default, or a Hub id fetched from the Hub / HF cache only; anything else (a folder, a path) is a ModelError.
+    `fallback=False`: an unreachable Hub id raises `HubUnavailable` instead of quietly giving the default model (the
+    app shows a visitor who typed an id that sentence rather than another model's answer)."""
+    ref, hub_only = visitor_ref(ref)
+    if fallback:
+        return _with_fallback(ref, hub_only)
+    model = _load(ref, hub_only)
+    return model, model.notice

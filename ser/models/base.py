@@ -185,6 +185,7 @@ class EmotionModel:
             raise ModelError(f"This model's config asks for a temperature of {self.temperature:g}; give a number from 0.05 to 100.")
         self.unsure_threshold: float | None = config.get("unsure_threshold")
         self.far_threshold: float | None = config.get("far_threshold")  # novelty above which a clip is unlike the training
+        self.model_dir: Path | None = None  # set by `ser.models.load_dir`: the folder with its card
 
     # --- prediction -------------------------------------------------------------------------------------------
     def predict(self, waves: list[np.ndarray] | np.ndarray) -> np.ndarray:

@@ -1,0 +1,92 @@
+"""The sentences the Analyse tab writes around a result: the headline of a long recording, where an example or upload
+comes from (and what the model said when it had not heard that speaker), the gender note, the status line, and a
+short caption per plot saying what to look for. Wording only: the facts come from `ser`.
+
+Everything here is Markdown; file names and model ids come from users, so they are HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+
+from ser.labels import merge_calm_neutral
+from ser.plots import percent
+from ser.provenance import ClipOrigin
+from ser.recording_summary import SpeakingTimeShares
+
+CAPTIONS = {
+    "bars": "How sure the model is of each emotion. One long bar is a clear case; two close bars (often calm and "
+            "neutral) mean the model is torn.",
+    "shares": "How much of the speaking time each emotion held: every moment of speech counts for the emotion its "
+              "windows rate highest. Two or more long bars: a mixed recording.",
+    "waveform": "The sound wave, on the same scale for every clip: excited speech (angry, happy, fearful) fills more of "
+                "it, calm and sad speech less. Loudness is the clearest sign of arousal.",
+    "spectrogram": "Which frequencies carry energy at each moment (brighter = louder). The stacked stripes of vowels are "
+                   "the voice's pitch and its harmonics: they rise and spread when the speaker is excited.",
+    "mel": "The same picture with the low frequencies, where most of speech lives, given more room, as the ear does: "
+           "close to what the models take in.",
+    "mfcc": "The shape of the spectrum (the voice's timbre) moment by moment, coarse at the bottom, fine at the top. "
+            "Look for the rows changing when the voice changes: the classic model learns from their averages.",
+    "timeline": "One line per emotion. Look for where the top line changes: the table lists each stretch.",
+}
+GUESS_PROMPT = ("**Guess first.** Listen to the clip and take a vote: which emotion is it? Then press **Reveal** to see "
+                "what the model says.")
+
+
+def _name(model_name: str) -> str:
+    return f"*{html.escape(model_name)}*"
+
+
+def _top(labels, probs, merge: bool) -> str:
+    labels, probs = merge_calm_neutral(list(labels), probs) if merge else (list(labels), probs)
+    best = max(range(len(labels)), key=lambda i: probs[i])
+    return f"{labels[best]} {percent(probs[best])}"
+
+
+def origin_note(origin: ClipOrigin | None, model_name: str, shown: tuple[str, float], merge: bool) -> str:
+    """Where a recognised corpus clip comes from and what that means for the answer shown; "" for other clips."""
+    if origin is None:
+        return ""
+    asked = origin.record.emotion
+    who = f"{origin.corpus_name} {origin.speaker_name}"
+    head = f"**This is a {origin.corpus_name} recording: {html.escape(origin.speaker_name)}, asked to sound _{asked}_.**"
+    if origin.trained_on is None:
+        return f"{head} {_name(model_name)}'s model card does not say whether it learned from {origin.corpus_name}."
+    if not origin.trained_on:
+        return f"{head} {_name(model_name)} was not trained on {origin.corpus_name}: a fair test."
+    lines = [f"{head} {_name(model_name)} was trained on this speaker's recordings, this one included, so its answer "
+             "is better than a new voice would get.", "",
+             "| | answer |", "|---|---|",
+             f"| the actor was asked for | {asked} |",
+             f"| {_name(model_name)} (has heard {html.escape(origin.speaker_name)}) | {shown[0]} {percent(shown[1])} |"]
+    if origin.held_out is not None:
+        held = origin.held_out
+        lines.append(f"| the same recipe, {html.escape(origin.speaker_name)} held out | "
+                     f"{_top(held.labels, held.probs, merge)} |")
+    elif origin.record.corpus == "tess":
+        lines += ["", f"No held-out answer exists: {who}'s recordings were never a test set."]
+    else:
+        lines += ["", f"The reports keep no held-out answers of {_name(model_name)}."]
+    return "\n".join(lines)
+
+
+def gender_note(model_name: str, has_gender: bool) -> str:
+    return "" if has_gender else f"Speaker gender: {_name(model_name)} has no gender output, so it is not estimated."
+
+
+def headline(shares: SpeakingTimeShares | None) -> str:
+    """A long recording's one line: mixed, or mostly one emotion, by share of the speaking time."""
+    if shares is None or not shares.ranked:
+        return ""
+    listed = ", ".join(f"{label} {percent(share)}" for label, share in shares.ranked)
+    speech = f"{shares.speech_s:.0f} s of speech"
+    if shares.mixed:
+        return f"### Mixed recording\nNo emotion dominates: share of the {speech} per emotion: {listed}."
+    label, share = shares.top
+    return f"### Mostly {label}\n{label.capitalize()} for {percent(share)} of the {speech} ({listed})."
+
+
+def status_line(model_name: str, seconds: float, elapsed: float, notice: str | None) -> str:
+    took = f"{elapsed * 1000:.0f} ms" if elapsed < 1 else f"{elapsed:.1f} s"
+    line = f"Model **{html.escape(model_name)}** · {seconds:.1f} s of audio · analysed in {took}"
+    return line + (f"\n\n{html.escape(notice, quote=False)}" if notice else "")
