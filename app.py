@@ -24,7 +24,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from ser import inference, plots, settings
+from ser import inference, lesson, plots, settings
 from ser.audio import SAMPLE_RATE, AudioError, load_audio
 from ser.labels import CALM_NEUTRAL
 from ser.metrics import ACCURACY_REPORT, model_scores, read_report
@@ -346,6 +346,7 @@ def build_app() -> gr.Blocks:
                 pitch_plot = gr.Plot(label="Pitch and energy", show_label=False, elem_id="pitch-energy")
                 report_note = gr.Markdown()
                 confusion_plot = gr.Plot(label="Confusion matrix", show_label=False, visible=False, elem_id="confusion")
+                lesson_section = lesson.build_section()  # every actor's calm and neutral, measured (ser/lesson.py)
             with gr.Tab("About the model", id="about"):
                 about = gr.Markdown(about_model(default), elem_id="about-text")
 
@@ -353,6 +354,7 @@ def build_app() -> gr.Blocks:
         button.click(analyse_clip, [audio, choice, hub_id, merge],
                      [emotion, gender, status, bars, wave_plot, spec_plot, mel_plot, mfcc_plot, long_view, timeline_plot, segments],
                      api_name="analyse", api_visibility="undocumented")
+        lesson_section.wire(button, audio)  # "your clip" on the lesson's figures after each analysis
         api_model = gr.Textbox(value="", visible=False)
         api_merge = gr.Checkbox(value=False, visible=False)
         api_output = gr.JSON(visible=False)
