@@ -51,7 +51,7 @@ FAMILIES = {
     "resnet18-early-stopping": ("train.resnet", "ablation: the resnet18-short-crops recipe, but each fold keeps the best epoch on 2 held-out training actors"),
 }
 # what `python -m train.evaluate` (make evaluate) reruns by default: the five families, whose CV wall times in
-# reports/accuracy.md add up to under two hours on 2 cores (most of it the ResNet; the first run also encodes every clip
+# reports/accuracy.md add up to under three hours on 2 cores (most of it the ResNet; the first run also encodes every clip
 # once for the Whisper rows). The other rows are ablations and seeds (all rows together: about 26 hours), each rerun by
 # name (--models <row>) or with --models all.
 MAIN_ROWS = ("whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp", "egemaps-cnn")
