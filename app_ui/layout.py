@@ -13,6 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from app_ui import callbacks, lesson
+from ser import lesson as measured_lesson
 from app_ui.about import about_model
 from app_ui.notes import CAPTIONS, GUESS_PROMPT
 from ser import inference, settings
@@ -106,7 +107,8 @@ def build_app() -> gr.Blocks:
                     parts["mfcc"] = _plot("mfcc", "Timbre (MFCCs)")
             with gr.Tab("Calm or neutral?", id="calm-neutral"):
                 lesson.build_pairs_section(demo)
-                # further sections of the lesson go here, each a `build_*_section(demo)` of its own module
+                # every actor's calm and neutral, measured with eGeMAPS (from reports/calm_neutral.json)
+                measured = measured_lesson.build_section()
             with gr.Tab("About", id="about"):
                 about = gr.Markdown(about_model(default), elem_id="about-text")
         parts["last_path"], parts["is_long"], parts["revealed"] = gr.State(None), gr.State(False), gr.State(True)
@@ -115,6 +117,7 @@ def build_app() -> gr.Blocks:
 
         # the button drives the page; /predict is the clean API (probabilities as {label: prob})
         button.click(callbacks.analyse_clip, analyse_inputs, outputs, api_name="analyse", api_visibility="undocumented")
+        measured.wire(button, audio)  # "your clip" on the lesson's figures after each analysis
         if examples:  # a click on an example analyses it
             example_set.load_input_event.then(callbacks.analyse_clip, analyse_inputs, outputs, api_visibility="private")
         reveal_outputs = [parts[name] for name in callbacks.REVEAL_FIELDS]

@@ -17,7 +17,7 @@ import soundfile as sf
 from playwright import sync_api
 
 from bench.browser import CHROMIUM, CHROMIUM_ARGS, MISSING
-from ser import settings
+from ser import lesson, settings
 from ser.audio import SAMPLE_RATE, AudioError, load_audio
 from ser.metrics import model_scores, read_report
 from ser.models import resolve
@@ -159,7 +159,27 @@ def test_calm_vs_neutral_tab(page):
         assert plot_state(page, "confusion")["drawn"] > 0
     else:
         page.get_by_text("No cross-validated report").wait_for(state="visible")
+    # every actor measured (reports/calm_neutral.json): one line per actor and the class means, per parameter
+    shown = lesson.shown_parameters()
+    assert len(shown) == 5, "reports/calm_neutral.json is missing: run python -m train.calm_neutral"
+    for i in range(len(shown)):
+        state = plot_state(page, f"lesson-parameter-{i}")
+        assert state["traces"] == 24 + 1 and state["drawn"] > 0, f"lesson figure {i}: {state}"
+    sync_api.expect(page.locator("#lesson-confusions")).to_contain_text("of 288 calm and neutral clips")
     page.screenshot(path=str(SCREENSHOTS / "calm-vs-neutral.png"), full_page=True)
+
+
+def test_lesson_puts_the_analysed_clip_on_the_actors_axes(page):
+    upload(page, corpus_clip(UPLOAD_CLIP))
+    assert analyse(page) == UPLOAD_EMOTION
+    page.get_by_role("tab", name="Calm or neutral?").click()
+    for i in range(len(lesson.shown_parameters())):
+        page.wait_for_function(
+            """(sel) => { const gd = document.querySelector(sel);
+                          return gd && (gd.data || []).some((t) => t.name === 'your clip'); }""",
+            arg=f"#lesson-parameter-{i} .js-plotly-plot", timeout=ANALYSE_TIMEOUT_MS)
+    sync_api.expect(page.locator("#lesson-your-clip")).to_contain_text("your clip")
+    page.screenshot(path=str(SCREENSHOTS / "calm-vs-neutral-your-clip.png"), full_page=True)
 
 
 def test_about_tab_shows_the_model_card_and_limits(page):

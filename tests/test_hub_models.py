@@ -50,7 +50,7 @@ def shipped_and_tiny(tmp_path_factory):
     return model_dirs(tmp_path_factory)
 
 
-@pytest.mark.parametrize("name", ["whisper-head", "resnet18", "classic-mlp", "tiny-wav2vec2"])
+@pytest.mark.parametrize("name", ["whisper-head", "resnet18", "classic-mlp", "egemaps-cnn", "tiny-wav2vec2"])
 def test_every_kind_round_trips_with_identical_predictions(name, shipped_and_tiny, data_dir, tmp_path):
     assert name in shipped_and_tiny, f"{name} is not in assets/models"
     model_dir = shutil.copytree(shipped_and_tiny[name], tmp_path / name)  # push writes its card into the folder

@@ -224,7 +224,7 @@ def test_config_and_weights_that_disagree_are_a_clear_error(trained, tmp_path):
         assert_config_refused(out, tmp_path, "numbers from 0 to 1", pooling_quantiles=bad)
 
 
-@pytest.mark.parametrize("name", ["whisper-head", "resnet18", "classic-mlp"])
+@pytest.mark.parametrize("name", ["whisper-head", "resnet18", "classic-mlp", "egemaps-cnn"])
 def test_shipped_model_labels_real_clips_far_above_chance(name):
     """Sanity check that the shipped weights are the trained ones (accuracy itself is reports/accuracy.json's business)."""
     assert name in local_models(), f"assets/models/{name} is missing"

@@ -44,7 +44,7 @@ def test_the_readme_table_holds_every_shipped_family_and_only_those():
     accuracy = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())
     readme_rows = [m["body"] for m in readme.BLOCK.finditer(readme.README.read_text()) if m["name"] == "accuracy.md"][0]
     listed = [line.split("|")[1].strip() for line in readme_rows.splitlines()[2:]]
-    assert listed == ["whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp"]
+    assert listed == ["whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp", "egemaps-cnn"]
     assert f"| resnet18 | {accuracy['models']['resnet18']['uar']:.1%} |" in readme_rows
     experiments = readme.EXPERIMENTS.read_text()
     for row in accuracy["models"]:

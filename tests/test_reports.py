@@ -99,12 +99,13 @@ def test_an_ensemble_waits_for_its_members_and_refuses_mismatched_runs(two_seeds
         evaluate.ensemble_result(("tiny", "short"))
 
 
-def test_make_evaluate_reruns_the_four_families_and_names_pick_other_rows():
-    """`make evaluate` must finish in hours, not a day: by default it reruns the four families, each with its own
+def test_make_evaluate_reruns_the_five_families_and_names_pick_other_rows():
+    """`make evaluate` must finish in hours, not a day: by default it reruns the five families, each with its own
     training module; other rows by name, or all of them."""
     (args,) = common.parse_args(evaluate.EvaluateArguments, argv=[])
-    assert evaluate.rows_to_run(args.models) == ["whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp"]
-    assert [evaluate.FAMILIES[row][0] for row in args.models] == ["train.whisper_head", "train.linear_probe", "train.resnet", "train.classic"]
+    assert evaluate.rows_to_run(args.models) == ["whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp", "egemaps-cnn"]
+    assert [evaluate.FAMILIES[row][0] for row in args.models] == ["train.whisper_head", "train.linear_probe", "train.resnet",
+                                                                  "train.classic", "train.egemaps"]
     assert evaluate.rows_to_run(["all"]) == list(evaluate.FAMILIES) and "resnet18-seed4" in evaluate.FAMILIES
     assert evaluate.rows_to_run(["whisper-head-bf16"]) == ["whisper-head-bf16"]
     assert evaluate.cv_arguments("whisper-head-bf16") == ["--cv", "--no_final", "--states_dtype", "bfloat16", "--name", "whisper-head-bf16"]

@@ -1,6 +1,6 @@
 """The evaluation protocol for every model family, and the report the README, model cards and app read.
 
-    python -m train.evaluate                     # run the four families' 6-fold actor-disjoint CV, then write the report
+    python -m train.evaluate                     # run the five families' 6-fold actor-disjoint CV, then write the report
     python -m train.evaluate --models resnet18-seed1 whisper-head-bf16   # rerun named rows (or --models all)
     python -m train.evaluate --aggregate_only    # only merge reports/cv/*.json into reports/accuracy.{json,md}
 
@@ -28,6 +28,9 @@ FAMILIES = {
     "whisper-linear-probe": ("train.linear_probe", "Whisper-base middle layers (float32 states), mean+std pooled -> logistic regression (floor)"),
     "resnet18": ("train.resnet", "ResNet18 (half width) on log-mel, from scratch, mean+std pooling over time, 2.5-s crops, last of 45 epochs"),
     "classic-mlp": ("train.classic", "MFCC + chroma + mel statistics -> MLP (scikit-learn)"),
+    "egemaps-cnn": ("train.egemaps", "openSMILE eGeMAPS (88 parameters per clip) -> StandardScaler fitted on the training folds -> small 1-D CNN, early stopping on 2 held-out training actors, best epoch kept"),
+    "egemaps-mlp": ("train.egemaps", "the egemaps-cnn recipe with an MLP instead of the CNN"),
+    "whisper-head-egemaps": ("train.fusion", "the default model's recipe with the 88 eGeMAPS parameters appended to its pooled Whisper statistics (cross-validation only, not shipped)"),
     "whisper-head-mean-std": ("train.whisper_head", "ablation: the default model's recipe pooling mean and std only (the default until 2026-11-29)"),
     "whisper-head-speed-only": ("train.whisper_head", "ablation: the default model's recipe without the noisy and telephone-band copies"),
     "whisper-head-finetune2": ("train.whisper_head", "the mean+std recipe on bfloat16 states, but encoder layers 3-4 fine-tuned with the head (3 epochs)"),
@@ -53,11 +56,11 @@ FAMILIES = {
     "resnet18-short-crops": ("train.resnet", "ablation: the resnet18-mean-pooling recipe with 1.5-s crops and 40 epochs (the default until 2026-11-29)"),
     "resnet18-early-stopping": ("train.resnet", "ablation: the resnet18-short-crops recipe, but each fold keeps the best epoch on 2 held-out training actors"),
 }
-# what `python -m train.evaluate` (make evaluate) reruns by default: the four families, whose CV wall times in
-# reports/accuracy.md add up to under two hours on 2 cores (most of it the ResNet; the first run also encodes every clip
+# what `python -m train.evaluate` (make evaluate) reruns by default: the five families, whose CV wall times in
+# reports/accuracy.md add up to under three hours on 2 cores (most of it the ResNet; the first run also encodes every clip
 # once for the Whisper rows). The other rows are ablations and seeds (all rows together: about 26 hours), each rerun by
 # name (--models <row>) or with --models all.
-MAIN_ROWS = ("whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp")
+MAIN_ROWS = ("whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp", "egemaps-cnn")
 # recipes also run with other seeds (the row itself is seed 0): one run's score is partly luck, and the report gives the
 # spread. Their rows are `<recipe>-seed<N>`. Not the Whisper heads: a logistic regression on fixed features does not depend
 # on the seed (seed 1 reproduced whisper-head's every fold).
@@ -75,6 +78,7 @@ SHORT_CROPS = ["--pooling", "mean", "--crop_seconds", "1.5", "--epochs", "40"]  
 MULTICORPUS = ["--corpora", "ravdess", "tess", "turev", "--balance_corpora"]  # every corpus whose licence allows shipping
 # extra arguments of the rows that are not a family's defaults (run_cv adds `--name <row>`)
 CV_ARGS = {
+    "egemaps-mlp": ["--network", "mlp"],
     "whisper-head-speed-only": ["--augment", "speed0.9", "speed1.1"],
     "whisper-head-mean-std": ["--mean_std_only"],
     "whisper-head-finetune2": ["--finetune_layers", "2", "--mean_std_only", "--states_dtype", "bfloat16"],
@@ -149,7 +153,7 @@ add_calibrated_rows()
 class EvaluateArguments:
     models: list[str] = field(default_factory=lambda: list(MAIN_ROWS), metadata={
         "help": f"which rows to cross-validate: row names, or a group: main (the default: {', '.join(MAIN_ROWS)}), unseen "
-                "(those four under leave-one-corpus-out and on EmoBox's folds: the -loco and -emobox rows), all (every "
+                "(those five under leave-one-corpus-out and on EmoBox's folds: the -loco and -emobox rows), all (every "
                 "row: more than a day on 2 cores); the report merges every row already in reports/cv"})
     aggregate_only: bool = field(default=False, metadata={"help": "do not train; merge existing reports/cv/*.json"})
 

@@ -22,6 +22,7 @@ KINDS = {
     "whisper_head": "ser.models.whisper_head:WhisperHeadModel",
     "resnet18": "ser.models.resnet:ResNetModel",
     "classic_mlp": "ser.models.classic:ClassicModel",
+    "egemaps": "ser.models.egemaps:EgemapsModel",
     "hf_audio_classification": "ser.models.hf:HFAudioModel",
 }
 
