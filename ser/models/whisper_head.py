@@ -111,12 +111,17 @@ def preprocess(wave: np.ndarray) -> np.ndarray:
 
 
 def hidden_states(wave: np.ndarray, encoder_layers: int = ENCODER_LAYERS, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Frozen-encoder states [encoder_layers + 1, T, D_MODEL] for one clip of at most 30 s, in `dtype` (default: the
-    encoder's fast dtype on this CPU)."""
-    from ser.whisper_offline import encode, fast_dtype, load_encoder
+    """Frozen-encoder states [encoder_layers + 1, T, D_MODEL] for one clip of at most 30 s. Without `dtype` (inference),
+    in the encoder's fast dtype on this CPU and on the runtime `SER_ENCODER_RUNTIME` picks (`ser.encoder_runtime`);
+    with it (training's cached states), on torch in that dtype."""
+    from ser.whisper_offline import encode, load_encoder
 
     mel = preprocess(wave[:MAX_SAMPLES])
-    return torch.stack(encode(load_encoder(dtype=dtype or fast_dtype()), mel[None], n_layers=encoder_layers), dim=1)[0]
+    if dtype is None:
+        from ser.encoder_runtime import encoder_states
+
+        return encoder_states(mel, encoder_layers)
+    return torch.stack(encode(load_encoder(dtype=dtype), mel[None], n_layers=encoder_layers), dim=1)[0]
 
 
 class WhisperHeadModel(EmotionModel):
