@@ -13,6 +13,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 # one math thread per concurrent analysis: more threads than cores makes every request slower (set before torch loads)
 os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // CONCURRENCY)))
 
+from ser.memory import limit_malloc_arenas, start_trimming  # noqa: E402
+
+limit_malloc_arenas()  # before gradio starts its worker threads: see ser/memory.py
+
 import functools
 import html
 import logging
@@ -415,6 +419,7 @@ def main() -> None:
     )
     threading.Thread(target=sweep_uploads, args=(demo, settings.upload_ttl()), daemon=True, name="upload-sweeper").start()
     warm_up()
+    start_trimming()  # freed request memory goes back to the system (ser/memory.py)
     demo.block_thread()
 
 

@@ -10,7 +10,9 @@ torch: on this project's 2-core CPU it encoded a 4-s clip in less time than torc
 
 The graph is built here, never downloaded: `torch.onnx.export` of `whisper_offline.encode` on the verified Whisper weights,
 with a dynamic time axis. It is cached in `SER_CACHE_DIR` beside a JSON file holding its sha256; a cached graph whose
-bytes do not match is rebuilt, not trusted, and the runtime is given the very bytes that were hashed. If a runtime
+bytes do not match is rebuilt, not trusted. The runtime then reads the checked file itself (from bytes, ONNX Runtime
+keeps a second copy of the 57 MB for the session's lifetime); the cache guards against damage, not against someone
+who can write to the user's cache folder, who could as well change this code. If a runtime
 cannot be imported or fails to build or load the graph, a warning is logged once and torch answers instead.
 """
 
@@ -43,6 +45,7 @@ OPSET = 17
 EXAMPLE_FRAMES = 400
 # bumped when the export changes, so graphs cached by an older version are rebuilt rather than reused
 GRAPH_FORMAT = 1
+HASH_CHUNK = 1 << 20
 
 
 class StatesGraph(nn.Module):
@@ -156,21 +159,27 @@ def _expected_meta(n_layers: int) -> dict:
     return {"source_sha256": MODEL_SHA256, "n_layers": n_layers, "opset": OPSET, "format": GRAPH_FORMAT, "torch": torch.__version__}
 
 
-def _read_graph(graph: Path, meta: Path, n_layers: int) -> bytes | None:
-    """The cached graph's bytes if they match the sha256 recorded beside them (and were built as this version
-    builds them), else None."""
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(HASH_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cached_graph_ok(graph: Path, meta: Path, n_layers: int) -> bool:
+    """Whether the cached graph matches the sha256 recorded beside it and was built as this version builds them."""
     try:
         info = json.loads(meta.read_text())
-        data = graph.read_bytes()
+        if not isinstance(info, dict) or any(info.get(k) != v for k, v in _expected_meta(n_layers).items()):
+            logger.info("cached encoder graph %s was built by another version; rebuilding it", graph)
+            return False
+        if info.get("sha256") != _sha256_file(graph):
+            logger.warning("cached encoder graph %s does not match its checksum; rebuilding it", graph)
+            return False
     except (OSError, ValueError):
-        return None
-    if not isinstance(info, dict) or any(info.get(k) != v for k, v in _expected_meta(n_layers).items()):
-        logger.info("cached encoder graph %s was built by another version; rebuilding it", graph)
-        return None
-    if info.get("sha256") != hashlib.sha256(data).hexdigest():
-        logger.warning("cached encoder graph %s does not match its checksum; rebuilding it", graph)
-        return None
-    return data
+        return False
+    return True
 
 
 def export_graph(n_layers: int, cache_dir: Path | None = None) -> bytes:
@@ -203,20 +212,22 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def load_graph(cache_dir: Path, n_layers: int) -> bytes:
-    """The verified graph bytes for `n_layers`: from the cache when its checksum matches, else exported and cached."""
+def load_graph(cache_dir: Path, n_layers: int) -> Path | bytes:
+    """The checked graph for `n_layers`: the cached file when its checksum matches, else exported and cached (its bytes
+    when the cache cannot be written)."""
     graph, meta = graph_paths(cache_dir, n_layers)
-    data = _read_graph(graph, meta, n_layers)
-    if data is None:
-        data = export_graph(n_layers, cache_dir)
-        info = {**_expected_meta(n_layers), "sha256": hashlib.sha256(data).hexdigest()}
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            _atomic_write(graph, data)
-            _atomic_write(meta, json.dumps(info, indent=1).encode())
-        except OSError as error:  # a read-only cache costs an export next time, nothing else
-            logger.warning("could not cache the encoder graph in %s: %s", cache_dir, error)
-    return data
+    if _cached_graph_ok(graph, meta, n_layers):
+        return graph
+    data = export_graph(n_layers, cache_dir)
+    info = {**_expected_meta(n_layers), "sha256": hashlib.sha256(data).hexdigest()}
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(graph, data)
+        _atomic_write(meta, json.dumps(info, indent=1).encode())
+    except OSError as error:  # a read-only cache costs an export next time, nothing else
+        logger.warning("could not cache the encoder graph in %s: %s", cache_dir, error)
+        return data
+    return graph
 
 
 # --- the runtimes ---------------------------------------------------------------------------------------------------
@@ -225,7 +236,7 @@ def load_graph(cache_dir: Path, n_layers: int) -> bytes:
 class OnnxRuntimeGraph:
     """The graph in an ONNX Runtime session; `run` may be called from several threads at once."""
 
-    def __init__(self, data: bytes, threads: int):
+    def __init__(self, graph: Path | bytes, threads: int):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -233,7 +244,8 @@ class OnnxRuntimeGraph:
         options.inter_op_num_threads = 1
         # no busy-waiting between ops: the cores are shared with torch's threads and with concurrent requests
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(graph) if isinstance(graph, Path) else graph, options,
+                                            providers=["CPUExecutionProvider"])
 
     def run(self, mel: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"mel": mel})[0]
@@ -242,12 +254,12 @@ class OnnxRuntimeGraph:
 class OpenVinoGraph:
     """The graph compiled by OpenVINO for the CPU; one infer request per thread (a request serves one call at a time)."""
 
-    def __init__(self, data: bytes, threads: int):
+    def __init__(self, graph: Path | bytes, threads: int):
         import openvino
 
         core = openvino.Core()
         # f32 spelled out: on CPUs with AMX/AVX512-BF16 OpenVINO would otherwise infer in bfloat16
-        self.compiled = core.compile_model(core.read_model(data), "CPU", {
+        self.compiled = core.compile_model(core.read_model(str(graph) if isinstance(graph, Path) else graph), "CPU", {
             "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
         self._local = threading.local()
 
