@@ -26,7 +26,9 @@ import os
 import tempfile
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -36,6 +38,7 @@ from ser import settings
 from ser.whisper_offline import MODEL_SHA256, N_LAYER, N_MELS, encode, fast_dtype, load_encoder
 
 logger = logging.getLogger(__name__)
+T, R = TypeVar("T"), TypeVar("R")
 
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 AUTO_RUNTIME = "onnxruntime"  # what `auto` picks for float32 (see the module docstring for the measurement)
@@ -115,9 +118,31 @@ def _cache_key() -> str:
     return str(settings.cache_dir())
 
 
+_worker = threading.local()  # `map_clips` workers run their graphs on one thread each
+
+
 def _threads() -> int:
-    """Math threads for a graph: torch's setting (the app sets one per concurrent analysis, benchmarks set 2)."""
-    return max(1, torch.get_num_threads())
+    """Math threads for a graph: torch's setting (the app sets one per concurrent analysis, benchmarks set 2), or one in
+    a `map_clips` worker."""
+    return getattr(_worker, "threads", None) or max(1, torch.get_num_threads())
+
+
+def map_clips(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`[fn(item) for item in items]`, in order. When the encoder runs on a graph runtime with N > 1 math threads, on N
+    worker threads whose graphs use one thread each: a clip's matrices are small (a few hundred frames), and two clips
+    side by side used 30% less CPU than one clip at a time on two threads (40 RAVDESS clips, ORT). Workers run without
+    autograd, as inference does. The app's requests (one clip each, one thread each) are unaffected."""
+    threads = max(1, torch.get_num_threads())
+    if len(items) < 2 or threads < 2 or planned_runtime() == "torch":
+        return [fn(item) for item in items]
+
+    def run(item: T) -> R:
+        _worker.threads = 1
+        with torch.no_grad():
+            return fn(item)
+
+    with ThreadPoolExecutor(max_workers=min(threads, len(items)), thread_name_prefix="clip") as pool:
+        return list(pool.map(run, items))
 
 
 _build_lock = threading.Lock()  # two first calls at once must not export the same graph twice

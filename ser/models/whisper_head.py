@@ -146,13 +146,17 @@ class WhisperHeadModel(EmotionModel):
 
     @torch.no_grad()
     def _logits(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        emotion, gender = [], []
+        from ser.encoder_runtime import map_clips
+
+        emotion, gender, pieces = [], [], []
         for wave in waves:
             # up to 30 s in one pass; longer clips in 30-s pieces (a short tail is dropped) whose logits are averaged
-            pieces = [wave[i : i + MAX_SAMPLES] for i in range(0, len(wave), MAX_SAMPLES)]
-            if len(pieces) > 1 and len(pieces[-1]) < MAX_SAMPLES // 10:
-                pieces.pop()
-            e, g = self.head(torch.stack([self._pooled(p) for p in pieces]))
+            pieces.append([wave[i : i + MAX_SAMPLES] for i in range(0, len(wave), MAX_SAMPLES)])
+            if len(pieces[-1]) > 1 and len(pieces[-1][-1]) < MAX_SAMPLES // 10:
+                pieces[-1].pop()
+        pooled = iter(map_clips(self._pooled, [piece for wave_pieces in pieces for piece in wave_pieces]))  # side by side
+        for wave_pieces in pieces:
+            e, g = self.head(torch.stack([next(pooled) for _ in wave_pieces]))
             emotion.append(e.mean(dim=0))
             gender.append(None if g is None else g.mean(dim=0))
         e_out = torch.stack(emotion).numpy()
