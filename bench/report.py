@@ -127,13 +127,17 @@ def _other_lines(report: dict) -> list[str]:
     runtimes = _get(report, "encoder_runtimes", "encoder_runtimes")
     if runtimes and runtimes.get("runtimes"):
         rows = runtimes["runtimes"]
-        timings = ", ".join(f"{name} {entry['median_ms_4s']:.0f} ms" for name, entry in rows.items())
+        timings = ", ".join(f"{name} {entry['median_ms_4s']:.0f} ms"
+                            + (f" ({entry['median_ms_4s_1thread']:.0f} ms on 1 thread)" if "median_ms_4s_1thread" in entry else "")
+                            for name, entry in rows.items())
         others = [entry for name, entry in rows.items() if name != "torch"]
         lines.append(f"- Encoder runtimes (`python -m bench.encoder_runtimes`, float32, the 4-s clip, interleaved, median of "
                      f"{runtimes['runs']}): {timings}. On {runtimes['clips']} RAVDESS clips their probabilities differ from torch's "
                      f"by at most {max(e['max_abs_prob_diff'] for e in others):.1e}, and the top label agrees on "
                      f"{min(e['top_label_agreement'] for e in others):.1%} of them. Fastest with the same answers: "
-                     f"{runtimes['fastest_equivalent']}; `SER_ENCODER_RUNTIME=auto` picks {runtimes['auto_picks']}.")
+                     f"{runtimes['fastest_equivalent']}"
+                     + (f" (on 1 thread: {runtimes['fastest_equivalent_1thread']})" if "fastest_equivalent_1thread" in runtimes else "")
+                     + f"; `SER_ENCODER_RUNTIME=auto` picks {runtimes['auto_picks']}.")
     elif "encoder_runtimes" in report:
         lines.append(f"- Encoder runtimes: not measured ({_get(report, 'encoder_runtimes', 'error')}).")
     load = _get(report, "load", "load")
@@ -184,7 +188,10 @@ def markdown(report: dict) -> str:
         f"Measured by `make bench` on {m.get('processor', '?')} ({m.get('cpu_model', 'CPU model not recorded')}) with {m.get('cpu_count', '?')} cores, torch {m.get('torch', '?')}, "
         f"Whisper encoder in {m.get('whisper_encoder_dtype', '?')}, "
         f"{report.get('generated', '')[:10]}; load average {report.get('load_average_before', ['?'])[0]} at the start "
-        f"(figures from a busy machine are pessimistic). Full numbers: `reports/bench.json`."
+        f"(figures from a busy machine are pessimistic)"
+        + (f"; torch's OpenMP threads were told to sleep instead of spin (`OMP_WAIT_POLICY={report['omp_wait_policy']}`, "
+           "set by bench.run when the load average exceeds the core count)" if report.get("omp_wait_policy") == "PASSIVE" else "")
+        + ". Full numbers: `reports/bench.json`."
         + (" **Quick smoke pass: few runs, not for quoting.**" if report.get("quick") else ""), "",
         f"### One clip ({report.get('torch_threads_latency')} torch threads; median / p95 ms of {runs} runs; features included)", "",
         *_latency_table(report), "",

@@ -15,6 +15,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may download; set before transformers is imported
+from bench import sleep_openmp_threads_when_busy  # noqa: E402
+
+sleep_openmp_threads_when_busy()  # before torch loads; the CLI and app subprocesses inherit it
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
@@ -113,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch_threads_cli": cli_threads,
         "cli_decode_workers": default_workers(),
         "load_average_before": [round(x, 2) for x in load_before],
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default (spin)"),
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "wall_s": round(time.perf_counter() - started, 1),
         **results,
