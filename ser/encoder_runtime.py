@@ -39,6 +39,8 @@ from ser.whisper_offline import MODEL_SHA256, N_LAYER, N_MELS, encode, fast_dtyp
 
 logger = logging.getLogger(__name__)
 T, R = TypeVar("T"), TypeVar("R")
+# before onnxruntime is imported: its telemetry writes a session file into TMPDIR on import (and nothing may phone home)
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 AUTO_RUNTIME = "onnxruntime"  # what `auto` picks for float32 (see the module docstring for the measurement)
