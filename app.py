@@ -14,6 +14,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 # one math thread per concurrent analysis: more threads than cores makes every request slower (set before torch loads)
 os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // CONCURRENCY)))
 
+from app_startup import shipped_audio_is_playable, skip_gradio_stub_writer  # noqa: E402
+from ser.memory import limit_malloc_arenas, start_trimming  # noqa: E402
+
+skip_gradio_stub_writer()  # before gradio is imported: app_startup.py says why
+limit_malloc_arenas()  # before gradio starts its worker threads: see ser/memory.py
+
 import logging
 import threading
 import time
@@ -65,7 +71,8 @@ def sweep_uploads(demo: gr.Blocks, ttl: float) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio polls itself at startup; those lines are noise
-    demo = build_app()
+    with shipped_audio_is_playable(settings.EXAMPLES_DIR):  # no ffprobe of our own clips before the first answer
+        demo = build_app()
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     demo.launch(
         prevent_thread_lock=True,  # serve first, then warm up: loading torch while starting would delay the page
@@ -82,6 +89,7 @@ def main() -> None:
     )
     threading.Thread(target=sweep_uploads, args=(demo, settings.upload_ttl()), daemon=True, name="upload-sweeper").start()
     warm_up()
+    start_trimming()  # freed request memory goes back to the system (ser/memory.py)
     demo.block_thread()
 
 

@@ -7,7 +7,7 @@ Starts `python app.py` on 127.0.0.1 with its own GRADIO_TEMP_DIR, warms it up wi
 sends its requests one after another while all clients run at once. About one request in three is a bad file
 (text named .wav, a 10-ms blip, silence, NaN samples): each must come back as the loader's own sentence, and no good
 request may fail. Reported: latency percentiles of good and bad requests (upload + queue + analysis, as a client
-sees it) and the server's peak resident memory (sampled every 0.1 s, children included).
+sees it) and the server's resident memory (children included) before, at its peak (sampled every 0.1 s) and after.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ BAD_EVERY = 3  # one request in three sends a bad file
 READY_TIMEOUT_S = 180
 STOP_TIMEOUT_S = 20
 RSS_SAMPLE_S = 0.1
+SETTLE_S = 8.0  # after the run, before "after" is read: the app hands freed memory back every 5 s (ser/memory.py)
 REPORT = "load.json"
 # real clips of different actors, emotions and lengths (2.9-4.3 s): the good requests
 GOOD_CLIPS = (
@@ -285,6 +286,8 @@ def run_load(server: AppServer, folder: Path, clients: int = CLIENTS, requests: 
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - began
+    time.sleep(SETTLE_S)
+    rss_after = server.rss_bytes()
     goods = [o for o in outcomes if o.request.expected_error is None]
     bads = [o for o in outcomes if o.request.expected_error is not None]
     failures = [o for o in outcomes if not o.ok]
@@ -299,7 +302,7 @@ def run_load(server: AppServer, folder: Path, clients: int = CLIENTS, requests: 
         "latency_ms": percentiles_ms([o.seconds for o in outcomes]),
         "wall_s": round(wall, 1),
         "requests_per_s": round(len(outcomes) / wall, 2) if wall else None,
-        "rss_mb": {"before": round(rss_before / 1e6, 1), "peak": round(rss.peak / 1e6, 1)},
+        "rss_mb": {"before": round(rss_before / 1e6, 1), "peak": round(rss.peak / 1e6, 1), "after": round(rss_after / 1e6, 1)},
         "server_alive": server.alive(),
         "concurrency_limit": int(os.environ.get("SER_CONCURRENCY") or 2),  # app.py's default
         "failures": [{"client": o.client, "file": o.request.path.name, "detail": o.detail[:300]} for o in failures[:20]],
@@ -317,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         report = run_load(server, Path(tmp) / "files", args.clients, args.requests)
     notes = ("Latency: from the client's call to its answer, so it includes the upload, the wait in the app's queue "
              f"(concurrency {report['concurrency_limit']}, the rest wait) and the analysis; clients run on the same machine as "
-             "the server and share its CPU. peak RSS: the server process (and children), sampled every 0.1 s during the run.")
+             "the server and share its CPU. RSS: the server process (and children); before the run, its peak (sampled every 0.1 s "
+             f"during the run) and after it, once the app has been idle for {SETTLE_S:g} s (steady).")
     path = write_report({"load": report, "notes": notes}, name=REPORT,
                         command=" ".join(["python -m bench.load", *(sys.argv[1:] if argv is None else argv)]))
     good, bad = report["good"], report["bad"]

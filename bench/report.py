@@ -4,10 +4,13 @@ from __future__ import annotations
 
 TARGETS = {
     "default_4s_median_ms_max": 60,  # default model, one 4-s clip, 2 torch threads
-    "speedup_vs_wav2vec2_large_min": 10,  # same clip, same run
-    "cli_realtime_factor_min": 100,  # RAVDESS end to end
+    "speedup_vs_wav2vec2_large_min": 35,  # same clip, same run
+    "cli_realtime_factor_min": 150,  # RAVDESS end to end
     "timeline_10min_wall_s_max": 10,
     "timeline_10min_rss_mb_max": 1500,
+    "app_ready_s_max": 3,  # from `python app.py` to its first answer (bench.app)
+    "load_peak_rss_mb_max": 1024,  # the app under 20 concurrent clients (bench.load)
+    "load_failed_requests_max": 0,  # good requests that failed + bad ones not answered with their sentence
 }
 CLIP = "4s"
 
@@ -41,7 +44,18 @@ def _measured(report: dict, int8: bool = False) -> dict:
         "cli_realtime_factor_min": _get(report, f"{p}cli", "realtime_factor"),
         "timeline_10min_wall_s_max": _get(report, f"{p}timeline", "wall_s") if full_recording else None,
         "timeline_10min_rss_mb_max": _get(report, f"{p}timeline", "peak_rss_mb") if full_recording else None,
+        "app_ready_s_max": None if int8 else _get(report, "app", "app", "ready_s"),
+        "load_peak_rss_mb_max": None if int8 else _get(report, "load", "load", "rss_mb", "peak"),
+        "load_failed_requests_max": None if int8 else _load_failures(_get(report, "load", "load")),
     }
+
+
+def _load_failures(load: dict | None) -> int | None:
+    """Good requests that failed plus bad ones not answered with their own sentence (None: no load run)."""
+    if not load or "good" not in load:
+        return None
+    bad = load["bad"]
+    return load["good"]["failures"] + bad["n"] - bad["answered_with_their_sentence"] + (0 if load.get("server_alive", True) else 1)
 
 
 def _meets(measured: dict) -> dict:
@@ -110,6 +124,33 @@ def _other_lines(report: dict) -> list[str]:
                      f"{app['rss_mb']:.0f} MB resident after {app['requests_before_rss']} requests.")
     elif "app" in report:
         lines.append(f"- App: not measured ({_get(report, 'app', 'error')}).")
+    runtimes = _get(report, "encoder_runtimes", "encoder_runtimes")
+    if runtimes and runtimes.get("runtimes"):
+        rows = runtimes["runtimes"]
+        timings = ", ".join(f"{name} {entry['median_ms_4s']:.0f} ms"
+                            + (f" ({entry['median_ms_4s_1thread']:.0f} ms on 1 thread)" if "median_ms_4s_1thread" in entry else "")
+                            for name, entry in rows.items())
+        others = [entry for name, entry in rows.items() if name != "torch"]
+        lines.append(f"- Encoder runtimes (`python -m bench.encoder_runtimes`, float32, the 4-s clip, interleaved, median of "
+                     f"{runtimes['runs']}): {timings}. On {runtimes['clips']} RAVDESS clips their probabilities differ from torch's "
+                     f"by at most {max(e['max_abs_prob_diff'] for e in others):.1e}, and the top label agrees on "
+                     f"{min(e['top_label_agreement'] for e in others):.1%} of them. Fastest with the same answers: "
+                     f"{runtimes['fastest_equivalent']}"
+                     + (f" (on 1 thread: {runtimes['fastest_equivalent_1thread']})" if "fastest_equivalent_1thread" in runtimes else "")
+                     + f"; `SER_ENCODER_RUNTIME=auto` picks {runtimes['auto_picks']}.")
+    elif "encoder_runtimes" in report:
+        lines.append(f"- Encoder runtimes: not measured ({_get(report, 'encoder_runtimes', 'error')}).")
+    load = _get(report, "load", "load")
+    if load and "good" in load:
+        lines.append(f"- App under load (`python -m bench.load`, {load['clients']} clients x {load['requests_per_client']} requests at "
+                     f"once, one in three a bad file): {load['good']['failures']} of {load['good']['n']} good requests failed, "
+                     f"{load['bad']['answered_with_their_sentence']} of {load['bad']['n']} bad ones answered with their sentence; "
+                     f"resident memory {load['rss_mb']['before']:.0f} MB before, peak {load['rss_mb']['peak']:.0f} MB"
+                     + (f", {load['rss_mb']['after']:.0f} MB after" if "after" in load["rss_mb"] else "")
+                     + f"; good requests' latency p50 {load['good']['latency_ms']['p50'] / 1000:.1f} s, p95 "
+                     f"{load['good']['latency_ms']['p95'] / 1000:.1f} s.")
+    elif "load" in report:
+        lines.append(f"- App under load: not measured ({_get(report, 'load', 'error')}).")
     loader = report.get("loader") or {}
     if "files_per_s" in loader:
         lines.append(f"- Audio loader: {loader['files']} RAVDESS files in {loader['total_s']:.1f} s on one core "
@@ -125,6 +166,9 @@ def _target_lines(report: dict) -> list[str]:
         "cli_realtime_factor_min": "CLI on RAVDESS: >= {}x real time",
         "timeline_10min_wall_s_max": "10-minute timeline: <= {} s",
         "timeline_10min_rss_mb_max": "10-minute timeline: <= {} MB resident",
+        "app_ready_s_max": "app: first answer <= {} s after `python app.py`",
+        "load_peak_rss_mb_max": "app under load: peak resident memory <= {} MB",
+        "load_failed_requests_max": "app under load: {} failed good requests, every bad file answered with its sentence",
     }
     int8 = report.get("meets_targets_int8") or {}
     mark = {True: "met", False: "**missed**", None: "not measured"}
@@ -144,7 +188,10 @@ def markdown(report: dict) -> str:
         f"Measured by `make bench` on {m.get('processor', '?')} ({m.get('cpu_model', 'CPU model not recorded')}) with {m.get('cpu_count', '?')} cores, torch {m.get('torch', '?')}, "
         f"Whisper encoder in {m.get('whisper_encoder_dtype', '?')}, "
         f"{report.get('generated', '')[:10]}; load average {report.get('load_average_before', ['?'])[0]} at the start "
-        f"(figures from a busy machine are pessimistic). Full numbers: `reports/bench.json`."
+        f"(figures from a busy machine are pessimistic)"
+        + (f"; torch's OpenMP threads were told to sleep instead of spin (`OMP_WAIT_POLICY={report['omp_wait_policy']}`, "
+           "set by bench.run when the load average exceeds the core count)" if report.get("omp_wait_policy") == "PASSIVE" else "")
+        + ". Full numbers: `reports/bench.json`."
         + (" **Quick smoke pass: few runs, not for quoting.**" if report.get("quick") else ""), "",
         f"### One clip ({report.get('torch_threads_latency')} torch threads; median / p95 ms of {runs} runs; features included)", "",
         *_latency_table(report), "",

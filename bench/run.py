@@ -4,8 +4,9 @@
     python -m bench.run --quick   # smoke pass: 3 runs, a few clips, a 1-minute recording -> reports/bench_quick.{json,md}
 
 Order: audio loader, per-clip latency of each shipped model, the transformers pipeline peers on the same clips,
-the CLI on RAVDESS, the CLI's timeline of a 10-minute recording, the default model's latency, CLI and timeline again
-with its encoder in int8 (`SER_ENCODER_DTYPE=int8`), the app through gradio_client.
+the default model's encoder on each runtime (bench.encoder_runtimes), the CLI on RAVDESS, the CLI's timeline of a
+10-minute recording, the default model's latency, CLI and timeline again with its encoder in int8
+(`SER_ENCODER_DTYPE=int8`), the app through gradio_client, and the app under concurrent load (bench.load).
 A benchmark that fails is recorded with its error; the others still run.
 """
 
@@ -14,6 +15,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may download; set before transformers is imported
+from bench import sleep_openmp_threads_when_busy  # noqa: E402
+
+sleep_openmp_threads_when_busy()  # before torch loads; the CLI and app subprocesses inherit it
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
@@ -29,10 +33,11 @@ from ser import settings  # noqa: E402
 from ser.cli import default_workers  # noqa: E402
 from ser.metrics import read_report, report_path, write_report  # noqa: E402
 
-QUICK = {"runs": 3, "loader_limit": 100, "cli_limit": 48, "recording_s": 60.0, "large_lengths": (4.0,), "app": ["--requests", "3", "--total", "5"]}
+QUICK = {"runs": 3, "loader_limit": 100, "cli_limit": 48, "recording_s": 60.0, "large_lengths": (4.0,), "app": ["--requests", "3", "--total", "5"],
+         "runtimes": ["--clips", "10", "--runs", "3"]}
 # the large peer takes seconds per call: measured on the 4-s clip only (the target's clip), to keep the suite near 10 min
 FULL = {"runs": latency.RUNS, "loader_limit": None, "cli_limit": None, "recording_s": throughput.RECORDING_S, "large_lengths": (4.0,),
-        "app": []}
+        "app": [], "runtimes": []}
 
 
 @contextlib.contextmanager
@@ -89,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     waves = latency.clips()
     step(results, "latency", latency.run, plan["runs"], waves)
     step(results, "peer", peer.run, waves, plan["runs"], plan["large_lengths"])
+    # torch, ONNX Runtime and OpenVINO under the default model: same answers on 100 clips, and which is fastest
+    step(results, "encoder_runtimes", module_report, "bench.encoder_runtimes", plan["runtimes"], "encoder_runtimes.json", args.quick)
     step(results, "cli", throughput.cli_throughput, plan["cli_limit"])
     step(results, "timeline", throughput.timeline, plan["recording_s"])
     # the default model again with SER_ENCODER_DTYPE=int8: faster where the CPU lacks bfloat16, at a cost in accuracy
@@ -109,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch_threads_cli": cli_threads,
         "cli_decode_workers": default_workers(),
         "load_average_before": [round(x, 2) for x in load_before],
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default (spin)"),
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "wall_s": round(time.perf_counter() - started, 1),
         **results,

@@ -46,7 +46,14 @@ def power_spectrogram(wave: np.ndarray) -> np.ndarray:
 
 def spectrogram_db(wave: np.ndarray) -> np.ndarray:
     """Power spectrogram in dB relative to the clip's peak, floored `TOP_DB` below it."""
-    return librosa.power_to_db(power_spectrogram(wave), ref=np.max, top_db=TOP_DB).astype(np.float32)
+    return power_db(power_spectrogram(wave))
+
+
+def power_db(power: np.ndarray) -> np.ndarray:
+    """`librosa.power_to_db(power, ref=np.max, top_db=TOP_DB)` in numpy: librosa's first call imports numba and scipy,
+    ~120 MB of resident memory in every app process that draws a spectrogram (tests/test_features.py compares them)."""
+    db = 10.0 * np.log10(np.maximum(power, 1e-10) / max(float(power.max()), 1e-10))
+    return np.maximum(db, -TOP_DB).astype(np.float32)
 
 
 MEL_FILTERS_FILE = settings.ASSETS_DIR / "mel_filters.npz"  # written by `write_mel_filters`, as openai/whisper ships its own
@@ -94,10 +101,19 @@ def whisper_log_mel(wave: np.ndarray) -> np.ndarray:
     return ((log_spec + 4.0) / 4.0).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=None)
+def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """Orthonormal DCT-II basis (n_out, n_in): what `scipy.fft.dct(x, type=2, norm="ortho", axis=0)[:n_out]` computes."""
+    k, n = np.arange(n_out)[:, None], np.arange(n_in)[None, :]
+    basis = np.cos(np.pi * k * (2 * n + 1) / (2 * n_in)) * np.sqrt(2.0 / n_in)
+    basis[0] /= np.sqrt(2.0)
+    return basis.astype(np.float32)
+
+
 def mfcc(wave: np.ndarray, n_mfcc: int = N_MFCC, deltas: bool = False, mel_db: np.ndarray | None = None) -> np.ndarray:
     """MFCCs (DCT of the log-mel), shape (n_mfcc, frames); with `deltas`, first and second derivatives stacked below."""
     mel_db = log_mel(wave) if mel_db is None else mel_db
-    coeffs = librosa.feature.mfcc(S=mel_db, n_mfcc=n_mfcc)
+    coeffs = dct_matrix(n_mfcc, mel_db.shape[0]) @ mel_db  # librosa.feature.mfcc's numbers, without its imports (see power_db)
     if deltas:
         width = min(9, coeffs.shape[1] - (1 - coeffs.shape[1] % 2))  # delta needs an odd width <= frames
         if width >= 3:
@@ -118,9 +134,44 @@ def rms_energy(wave: np.ndarray) -> np.ndarray:
     return frame_rms(check_wave(wave), N_FFT, HOP_LENGTH)
 
 
+# pitch contours of the shipped example clips (the lesson tab compares two of them), keyed by the sha256 of the samples:
+# pyin is numba code, whose import and compilation cost the app ~190 MB of resident memory and seconds at start-up
+PITCH_CONTOURS_FILE = settings.ASSETS_DIR / "pitch_contours.npz"
+
+
 def pitch_contour(wave: np.ndarray) -> np.ndarray:
-    """Fundamental frequency per frame in Hz (NaN where unvoiced), by probabilistic YIN."""
+    """Fundamental frequency per frame in Hz (NaN where unvoiced), by probabilistic YIN. Shipped clips' contours come
+    from `PITCH_CONTOURS_FILE` (written by `write_pitch_contours`, checked against pyin by tests/test_features.py)."""
     wave = check_wave(wave)
+    shipped = _shipped_pitch_contours().get(_samples_sha256(wave))
+    return shipped.copy() if shipped is not None else _pyin(wave)
+
+
+def _samples_sha256(wave: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(wave, dtype=np.float32).tobytes()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_pitch_contours() -> dict[str, np.ndarray]:
+    try:
+        with np.load(PITCH_CONTOURS_FILE, allow_pickle=False) as stored:
+            return {key: stored[key] for key in stored.files}
+    except (OSError, ValueError):  # no file: every contour is computed
+        return {}
+
+
+def write_pitch_contours() -> None:
+    """Regenerate `PITCH_CONTOURS_FILE` from the example clips: `python -c "from ser.features import *; write_pitch_contours()"`."""
+    from ser.audio import load_audio
+
+    waves = [load_audio(path) for path in sorted(settings.EXAMPLES_DIR.glob("*.flac"))]
+    np.savez_compressed(PITCH_CONTOURS_FILE, **{_samples_sha256(wave): _pyin(wave) for wave in waves})
+    _shipped_pitch_contours.cache_clear()
+
+
+def _pyin(wave: np.ndarray) -> np.ndarray:
     f0, _, _ = librosa.pyin(
         wave, fmin=PITCH_FMIN, fmax=PITCH_FMAX, sr=SAMPLE_RATE, frame_length=1024, hop_length=HOP_LENGTH, center=True
     )
@@ -153,10 +204,30 @@ def frame_times(n_frames: int) -> np.ndarray:
 
 
 def fft_frequencies() -> np.ndarray:
-    """Frequency in Hz of each spectrogram row."""
-    return librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=N_FFT).astype(np.float32)
+    """Frequency in Hz of each spectrogram row (librosa.fft_frequencies's)."""
+    return np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE).astype(np.float32)
+
+
+# Slaney's mel scale (librosa's default, htk=False): linear up to 1 kHz, logarithmic above. In numpy because the plots
+# need it and librosa's first call imports numba (see power_db); tests/test_features.py compares it with librosa's.
+MEL_LINEAR_HZ_PER_MEL = 200.0 / 3
+MEL_LOG_START_HZ = 1000.0
+MEL_LOG_STEP = np.log(6.4) / 27.0
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    hz = np.asarray(hz, dtype=np.float64)
+    start = MEL_LOG_START_HZ / MEL_LINEAR_HZ_PER_MEL
+    logs = start + np.log(np.maximum(hz, MEL_LOG_START_HZ) / MEL_LOG_START_HZ) / MEL_LOG_STEP
+    return np.where(hz >= MEL_LOG_START_HZ, logs, hz / MEL_LINEAR_HZ_PER_MEL)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    start = MEL_LOG_START_HZ / MEL_LINEAR_HZ_PER_MEL
+    return np.where(mel >= start, MEL_LOG_START_HZ * np.exp(MEL_LOG_STEP * (mel - start)), mel * MEL_LINEAR_HZ_PER_MEL)
 
 
 def mel_frequencies(n_mels: int = N_MELS) -> np.ndarray:
-    """Centre frequency in Hz of each mel band."""
-    return librosa.mel_frequencies(n_mels=n_mels + 2, fmin=F_MIN, fmax=F_MAX)[1:-1].astype(np.float32)
+    """Centre frequency in Hz of each mel band (librosa.mel_frequencies(n_mels + 2)[1:-1])."""
+    mels = np.linspace(_hz_to_mel(F_MIN), _hz_to_mel(F_MAX), n_mels + 2)
+    return _mel_to_hz(mels)[1:-1].astype(np.float32)

@@ -72,6 +72,7 @@ def machine_info() -> dict:
 
     import torch
 
+    from ser.encoder_runtime import planned_runtime
     from ser.whisper_precision import fast_dtype, precision_name
 
     return {
@@ -79,6 +80,7 @@ def machine_info() -> dict:
         "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         # the default model's speed and its states depend on it: bfloat16 only where the CPU runs it natively
         "whisper_encoder_dtype": precision_name(fast_dtype()),
+        "whisper_encoder_runtime": planned_runtime(),  # SER_ENCODER_RUNTIME: torch, onnxruntime or openvino
     }
 
 

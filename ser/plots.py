@@ -123,22 +123,16 @@ def pooled_power(wave: np.ndarray, factor: int) -> np.ndarray:
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-def _power_db(power: np.ndarray) -> np.ndarray:
-    """The dB transform of `features.spectrogram_db`, applied after pooling (relative to the peak, `TOP_DB` range)."""
-    db = 10.0 * np.log10(np.maximum(power, 1e-10) / max(float(power.max()), 1e-10))
-    return np.maximum(db, -features.TOP_DB)
-
-
 def spectra(wave: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(times, spectrogram dB, log-mel dB, MFCC), each with at most `MAX_COLUMNS` columns."""
     factor = _pool_factor(wave)
     if factor == 1:
         power = features.power_spectrogram(wave)
-        spec_db = features.spectrogram_db(wave)
+        spec_db = features.power_db(power)  # = features.spectrogram_db(wave), without a second STFT
         times = features.frame_times(power.shape[1])
     else:
         power = pooled_power(wave, factor)
-        spec_db = _power_db(power)
+        spec_db = features.power_db(power)  # the dB transform of features.spectrogram_db, after pooling
         times = (np.arange(power.shape[1]) * factor + (factor - 1) / 2) / features.FRAMES_PER_SECOND
     mel_db = features.log_mel(wave, power=power)
     coeffs = features.mfcc(wave, mel_db=mel_db)

@@ -8,6 +8,7 @@ import pytest
 from transformers import WhisperFeatureExtractor
 
 from ser import features as F
+from ser import settings
 from ser.audio import SAMPLE_RATE, load_audio
 
 ONE_SECOND_FRAMES = 1 + SAMPLE_RATE // 160  # centred frames every 10 ms: 101 for 1 s
@@ -149,3 +150,43 @@ def test_stored_mel_filters_are_librosas():
         expected = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=400, n_mels=n_mels).astype(np.float32)
         np.testing.assert_array_equal(F.mel_filters(n_mels), expected)
     np.testing.assert_allclose(F.mel_filters(40), librosa.filters.mel(sr=SAMPLE_RATE, n_fft=400, n_mels=40), rtol=1e-6)
+
+
+def test_power_db_is_librosas_power_to_db(tone, speech):
+    for power in (F.power_spectrogram(tone), F.power_spectrogram(speech), np.zeros((201, 5), dtype=np.float32)):
+        expected = librosa.power_to_db(power, ref=np.max, top_db=F.TOP_DB)
+        np.testing.assert_allclose(F.power_db(power), expected, rtol=0, atol=1e-4)
+
+
+def test_frequency_axes_are_librosas():
+    np.testing.assert_allclose(F.fft_frequencies(), librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=F.N_FFT), rtol=1e-6)
+    for n_mels in (F.N_MELS, F.WHISPER_N_MELS):
+        expected = librosa.mel_frequencies(n_mels=n_mels + 2, fmin=F.F_MIN, fmax=F.F_MAX)[1:-1]
+        np.testing.assert_allclose(F.mel_frequencies(n_mels), expected, rtol=1e-5)
+
+
+def test_shipped_pitch_contours_are_pyins_of_the_example_clips():
+    """The lesson tab reads the example clips' contours from a file instead of running pyin (numba) in the app: they must
+    be what pyin computes, and a clip that is not shipped must still get pyin's contour."""
+    paths = sorted(settings.EXAMPLES_DIR.glob("*.flac"))
+    assert len(F._shipped_pitch_contours()) == len(paths) > 0
+    for path in paths:
+        wave = load_audio(path)
+        np.testing.assert_array_equal(F.pitch_contour(wave), F._pyin(wave))
+    other = load_audio(paths[0])[:-160]
+    assert F._samples_sha256(other) not in F._shipped_pitch_contours()
+    np.testing.assert_array_equal(F.pitch_contour(other), F._pyin(other))
+
+
+def test_figures_of_a_clip_do_not_load_numba():
+    """numba and scipy (librosa's first call) cost the app ~190 MB of resident memory; the figures and the lesson's
+    pitch of the shipped clips do without them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from ser import plots, settings; from ser.audio import load_audio; "
+            "plots.feature_figures(np.random.default_rng(0).normal(0, 0.1, 64000).astype(np.float32)); "
+            "plots.pitch_energy_figure({p.stem: load_audio(p) for p in sorted(settings.EXAMPLES_DIR.glob('*.flac'))[:2]}); "
+            "print(sorted(m for m in ('numba', 'scipy', 'torch') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=settings.PROJECT_ROOT, check=True)
+    assert result.stdout.strip() == "[]"

@@ -117,12 +117,17 @@ def preprocess(wave: np.ndarray) -> np.ndarray:
 
 
 def hidden_states(wave: np.ndarray, encoder_layers: int = ENCODER_LAYERS, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Frozen-encoder states [encoder_layers + 1, T, D_MODEL] for one clip of at most 30 s, in `dtype` (default: the
-    encoder's fast dtype on this CPU)."""
-    from ser.whisper_offline import encode, fast_dtype, load_encoder
+    """Frozen-encoder states [encoder_layers + 1, T, D_MODEL] for one clip of at most 30 s. Without `dtype` (inference),
+    in the encoder's fast dtype on this CPU and on the runtime `SER_ENCODER_RUNTIME` picks (`ser.encoder_runtime`);
+    with it (training's cached states), on torch in that dtype."""
+    from ser.whisper_offline import encode, load_encoder
 
     mel = preprocess(wave[:MAX_SAMPLES])
-    return torch.stack(encode(load_encoder(dtype=dtype or fast_dtype()), mel[None], n_layers=encoder_layers), dim=1)[0]
+    if dtype is None:
+        from ser.encoder_runtime import encoder_states
+
+        return encoder_states(mel, encoder_layers)
+    return torch.stack(encode(load_encoder(dtype=dtype), mel[None], n_layers=encoder_layers), dim=1)[0]
 
 
 class WhisperHeadModel(EmotionModel):
@@ -165,13 +170,17 @@ class WhisperHeadModel(EmotionModel):
     def _logits(self, waves: list[np.ndarray], reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """Emotion logits, gender logits (or None) and novelty per clip. Returned, not kept on the model: the app
         runs two analyses at once on one shared model."""
-        emotion, gender, novelty = [], [], []
+        from ser.encoder_runtime import map_clips
+
+        emotion, gender, novelty, pieces = [], [], [], []
         for wave in waves:
             # up to 30 s in one pass; longer clips in 30-s pieces (a short tail is dropped) whose logits are averaged
-            pieces = [wave[i : i + MAX_SAMPLES] for i in range(0, len(wave), MAX_SAMPLES)]
-            if len(pieces) > 1 and len(pieces[-1]) < MAX_SAMPLES // 10:
-                pieces.pop()
-            pooled = torch.stack([self._pooled(p) for p in pieces])
+            pieces.append([wave[i : i + MAX_SAMPLES] for i in range(0, len(wave), MAX_SAMPLES)])
+            if len(pieces[-1]) > 1 and len(pieces[-1][-1]) < MAX_SAMPLES // 10:
+                pieces[-1].pop()
+        pooled_pieces = iter(map_clips(self._pooled, [piece for wave_pieces in pieces for piece in wave_pieces]))  # side by side
+        for wave_pieces in pieces:
+            pooled = torch.stack([next(pooled_pieces) for _ in wave_pieces])
             e, g = self.head(pooled)
             novelty.append(float(self.head.novelty(pooled).mean()))
             if reference is not None and self.reference_head is not None:

@@ -1,0 +1,46 @@
+"""What app.py skips before its first answer (app_startup.py); how long start-up takes is bench.app's business."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import soundfile as sf
+
+from ser import settings
+
+
+def test_gradio_is_imported_without_its_stub_writer_and_still_builds_components():
+    code = ("import app_startup; assert app_startup.skip_gradio_stub_writer(); import gradio as gr; "
+            "import gradio.component_meta as meta; assert meta.create_or_modify_pyi is app_startup._no_stub; "
+            "assert not app_startup.skip_gradio_stub_writer()\n"  # too late once gradio is imported: says so, does nothing
+            "class Custom(gr.Audio): pass\n"
+            "with gr.Blocks() as demo:\n    Custom(label='x')\n"
+            "print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=settings.PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
+
+
+def test_only_the_shipped_clips_skip_gradios_playability_probe(tmp_path):
+    from gradio import processing_utils
+
+    from app_startup import shipped_audio_is_playable
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    clip = shipped / "clip.flac"
+    shutil.copy(next(settings.EXAMPLES_DIR.glob("*.flac")), clip)
+    aiff = tmp_path / "tone.aiff"  # a container browsers do not play: gradio's probe says so
+    sf.write(aiff, np.zeros(1600, dtype=np.float32), 16000, format="AIFF")
+    shipped_aiff = shipped / "tone.aiff"
+    shutil.copy(aiff, shipped_aiff)
+    original = processing_utils.audio_is_playable
+    assert not original(str(aiff))
+    with shipped_audio_is_playable(shipped):
+        assert processing_utils.audio_is_playable(str(clip))
+        assert not processing_utils.audio_is_playable(str(aiff))  # anything else is still probed
+        assert not processing_utils.audio_is_playable(str(shipped_aiff))  # and so is a shipped file browsers cannot play
+    assert processing_utils.audio_is_playable is original
