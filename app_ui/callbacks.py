@@ -20,6 +20,7 @@ from ser import inference, plots
 from ser.audio import SAMPLE_RATE, AudioError, load_audio
 from ser.models.base import ModelError
 from ser.provenance import clip_origin
+from ser.reference import ReferenceError, reference_profile
 from ser.recording_summary import speaking_time_shares
 
 log = logging.getLogger("ser.app")
@@ -57,12 +58,12 @@ def _segments_table(tl) -> list[list]:
     return [[f"{s.start:.1f}", f"{s.end:.1f}", s.label, plots.percent(s.prob)] for s in tl.segments]
 
 
-def analyse_clip(path, choice, hub_id, merge, guess=False, progress=gr.Progress()):
+def analyse_clip(path, choice, hub_id, merge, guess=False, reference=None, progress=gr.Progress()):
     """The Analyse button (and a click on an example): the result, where the clip comes from, the plots, and for a long
     recording its headline and timeline. With `guess` on, the answer waits behind the Reveal button. A failure empties
     the outputs and says why in a toast and in the status line (which stays until the next try)."""
     try:
-        return _outputs(_analyse(path, choice, hub_id, bool(merge), bool(guess), progress))
+        return _outputs(_analyse(path, choice, hub_id, bool(merge), bool(guess), reference, progress))
     except Exception as err:
         message = html.escape(user_message(err), quote=False)
     gr.Warning(message, title="Cannot analyse this")
@@ -74,11 +75,12 @@ def analyse_clip(path, choice, hub_id, merge, guess=False, progress=gr.Progress(
         spectrogram=None, mel=None, mfcc=None, last_path=None, is_long=False, revealed=True))
 
 
-def _analyse(path, choice, hub_id, merge: bool, hide: bool, progress) -> dict:
+def _analyse(path, choice, hub_id, merge: bool, hide: bool, reference, progress) -> dict:
     start = time.perf_counter()
     model, notice = chosen_model(choice, hub_id)
     wave = load_audio(path)
-    result, tl = inference.analyse_recording(wave, model, merge, progress)
+    profile, reference_note = _reference(model, reference)
+    result, tl = inference.analyse_recording(wave, model, merge, progress, reference=profile)
     progress(1.0, desc="Drawing the plots")
     waveform, spectrogram, mel, mfcc = plots.feature_figures(wave)
     shares = speaking_time_shares(tl) if tl is not None else None
@@ -92,10 +94,11 @@ def _analyse(path, choice, hub_id, merge: bool, hide: bool, progress) -> dict:
     shown = shares.top if shares is not None and shares.ranked else result.top
     origin = notes.origin_note(clip_origin(path, model), model.name, shown, merge)
     seconds = wave.size / SAMPLE_RATE
+    headline = notes.headline(shares) or notes.confidence_note(result, merge)  # long: mixed or mostly; short: unsure or not
     return dict(
-        status=notes.status_line(model.name, seconds, time.perf_counter() - start, notice),
+        status=notes.status_line(model.name, seconds, time.perf_counter() - start, notice, reference_note),
         guess_panel=gr.Column(visible=hide), result=gr.Column(visible=not hide),
-        headline=gr.Markdown(notes.headline(shares), visible=shares is not None), emotion=emotion,
+        headline=gr.Markdown(headline, visible=bool(headline)), emotion=emotion,
         origin=gr.Markdown(origin, visible=bool(origin)),
         gender=gr.Label(value=result.gender, visible=result.gender is not None),
         gender_note=gr.Markdown(notes.gender_note(model.name, result.gender is not None), visible=result.gender is None),
@@ -107,12 +110,22 @@ def _analyse(path, choice, hub_id, merge: bool, hide: bool, progress) -> dict:
         mfcc=mfcc, last_path=path, is_long=tl is not None, revealed=not hide)
 
 
-def reanalyse(path, last_path, revealed, choice, hub_id, merge, progress=gr.Progress()):
+def _reference(model, reference):
+    """The reference profile to score with, and what the status line says about it."""
+    if reference is None:
+        return None, None
+    try:
+        return reference_profile(reference, model), "judged relative to your reference recording"
+    except ReferenceError as err:
+        return None, str(err)
+
+
+def reanalyse(path, last_path, revealed, choice, hub_id, merge, reference=None, progress=gr.Progress()):
     """Another model (or merging) was chosen: analyse the clip on show again, so no old result stays under a new
     setting. Nothing happens when no clip has been analysed, or the clip changed since."""
     if not path or path != last_path:
         return tuple(gr.skip() for _ in FIELDS)
-    return analyse_clip(path, choice, hub_id, merge, not revealed, progress)
+    return analyse_clip(path, choice, hub_id, merge, not revealed, reference, progress)
 
 
 def reveal(is_long):

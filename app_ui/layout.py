@@ -13,10 +13,11 @@ from pathlib import Path
 import gradio as gr
 
 from app_ui import callbacks, lesson
-from ser import lesson as measured_lesson
 from app_ui.about import about_model
 from app_ui.notes import CAPTIONS, GUESS_PROMPT
+from app_ui.reference import build_reference_panel
 from ser import inference, settings
+from ser import lesson as measured_lesson
 from ser.labels import CALM_NEUTRAL
 from ser.models import local_models
 
@@ -76,6 +77,7 @@ def build_app() -> gr.Blocks:
                         gr.Markdown(MERGE_NOTE)
                         guess = gr.Checkbox(label="Guess first: hide the answer until Reveal (for a class vote)",
                                             elem_id="guess-first")
+                        reference = build_reference_panel()
                         button = gr.Button("Analyse", variant="primary", elem_id="analyse-button")
                         if examples:
                             example_set = gr.Examples(examples, inputs=[audio], label="Examples (RAVDESS, CC BY-NC-SA 4.0)",
@@ -113,7 +115,7 @@ def build_app() -> gr.Blocks:
                 about = gr.Markdown(about_model(default), elem_id="about-text")
         parts["last_path"], parts["is_long"], parts["revealed"] = gr.State(None), gr.State(False), gr.State(True)
         outputs = [parts[name] for name in callbacks.FIELDS]
-        analyse_inputs = [audio, choice, hub_id, merge, guess]
+        analyse_inputs = [audio, choice, hub_id, merge, guess, reference]
 
         # the button drives the page; /predict is the clean API (probabilities as {label: prob})
         button.click(callbacks.analyse_clip, analyse_inputs, outputs, api_name="analyse", api_visibility="undocumented")
@@ -124,7 +126,7 @@ def build_app() -> gr.Blocks:
         reveal.click(callbacks.reveal, parts["is_long"], reveal_outputs, api_visibility="private", queue=False)
         guess.change(callbacks.guess_changed, [guess, parts["is_long"], parts["revealed"]], reveal_outputs,
                      api_visibility="private", queue=False)
-        rerun_inputs = [audio, parts["last_path"], parts["revealed"], choice, hub_id, merge]
+        rerun_inputs = [audio, parts["last_path"], parts["revealed"], choice, hub_id, merge, reference]
         for event in (choice.change, hub_id.submit, merge.change):  # a new setting re-analyses the clip on show
             event(callbacks.reanalyse, rerun_inputs, outputs, api_visibility="private")
         api_model = gr.Textbox(value="", visible=False)

@@ -86,7 +86,23 @@ def headline(shares: SpeakingTimeShares | None) -> str:
     return f"### Mostly {label}\n{label.capitalize()} for {percent(share)} of the {speech} ({listed})."
 
 
-def status_line(model_name: str, seconds: float, elapsed: float, notice: str | None) -> str:
+def confidence_note(result, merge: bool) -> str:
+    """A short clip's one line when the model is unsure or the clip is unlike its training: the answer in words, not a
+    confident label (the thresholds were chosen on corpora the model never heard)."""
+    label, prob = result.top
+    lines = []
+    if result.unsure:
+        lines.append(f"### Unsure; closest to {label} ({percent(prob)})\nThe model's answers this uncertain were more often "
+                     "wrong than right on voices it never heard.")
+    if result.far:
+        lines.append("This recording is unlike every clip the model learned from (another kind of voice, language, microphone "
+                     "or room): treat the answer with care.")
+    return "\n\n".join(lines)
+
+
+def status_line(model_name: str, seconds: float, elapsed: float, notice: str | None, reference: str | None = None) -> str:
     took = f"{elapsed * 1000:.0f} ms" if elapsed < 1 else f"{elapsed:.1f} s"
     line = f"Model **{html.escape(model_name)}** · {seconds:.1f} s of audio · analysed in {took}"
+    if reference:
+        line += f" · {html.escape(reference, quote=False)}"
     return line + (f"\n\n{html.escape(notice, quote=False)}" if notice else "")

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--format", choices=FORMATS, default=None, help="output format (default: from --out's suffix, else table)")
     predict.add_argument("--out", metavar="FILE", default=None, help="write the rows here instead of standard output")
     predict.add_argument("--merge-calm-neutral", action="store_true", help="report calm and neutral as one class, calm/neutral")
+    predict.add_argument("--reference", metavar="FILE", default=None,
+                         help="a recording of the same speaker reading a neutral sentence (2-30 s): their other clips are "
+                              "scored relative to it (models with a reference head, such as the default)")
     predict.add_argument("--workers", type=int, default=default_workers(), metavar="N",
                          help="decoding threads beside the model (0: decode in the main thread; default %(default)s)")
     predict.add_argument("--threads", type=int, default=None, metavar="N",
@@ -104,6 +107,14 @@ def run_predict(args: argparse.Namespace) -> int:
             raise
         print(message, file=sys.stderr)
         return EXIT_USAGE
+    reference = None
+    if args.reference:
+        from ser.reference import ReferenceError, reference_profile
+
+        try:
+            reference = reference_profile(args.reference, model)
+        except ReferenceError as err:
+            print(err, file=sys.stderr)
     labels, genders = list(model.labels), list(model.gender_labels or [])
     if args.merge_calm_neutral:
         from ser.labels import merge_calm_neutral
@@ -112,7 +123,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"Model {model.name}: {len(entries)} file(s)", file=sys.stderr)
     with tqdm(total=len(entries), unit="file", file=sys.stderr, disable=args.quiet, dynamic_ncols=True) as bar:
-        rows = list(predict_rows(model, decoded(entries, args.workers), args.timeline, args.merge_calm_neutral, args.batch_size, bar))
+        rows = list(predict_rows(model, decoded(entries, args.workers), args.timeline, args.merge_calm_neutral, args.batch_size, bar,
+                                 reference))
     text = WRITERS[output_format(args.format, args.out)](rows, labels, args.timeline, genders)
     if args.out:
         Path(args.out).expanduser().write_text(text)

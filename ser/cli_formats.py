@@ -1,5 +1,6 @@
-"""The command line's outputs: rows as an aligned table, JSON or CSV, every probability in its own column; for a model
-with a gender head, the speaker's gender and its probabilities as the app shows them."""
+"""The command line's outputs: rows as an aligned table, JSON or CSV, every probability in its own column; whether the
+model is unsure (its top probability under the threshold chosen on unseen corpora) and whether the clip is unlike every
+clip it was trained on; for a model with a gender head, the speaker's gender and its probabilities as the app shows them."""
 
 from __future__ import annotations
 
@@ -13,18 +14,21 @@ from ser.cli_rows import Row
 FORMATS = ("table", "json", "csv")
 TABLE_FILE_WIDTH = 48  # longer paths keep their end (the file name) in the table
 DECIMALS = 6  # probabilities in JSON/CSV: more digits are noise
+UNSURE_MARKS = {True: "yes", False: "no", None: "-"}  # "-": the model has no unsure threshold
 
 
 def columns(labels: list[str], timeline: bool, genders: list[str] = ()) -> list[str]:
     gender = ["gender", *genders] if genders else []
-    return ["file"] + (["start", "end"] if timeline else []) + ["label", "probability"] + list(labels) + gender + ["error"]
+    return (["file"] + (["start", "end"] if timeline else []) + ["label", "probability", "unsure", "unlike_training"] + list(labels)
+            + gender + ["error"])
 
 
 def _record(row: Row, labels: list[str], timeline: bool, genders: list[str] = ()) -> dict:
     record = {"file": row.file}
     if timeline:
         record.update(start=row.start, end=row.end)
-    record.update(label=row.label, probability=None if row.probability is None else round(row.probability, DECIMALS))
+    record.update(label=row.label, probability=None if row.probability is None else round(row.probability, DECIMALS),
+                  unsure=row.unsure, unlike_training=row.far)
     record.update({label: (round(row.probs[label], DECIMALS) if label in row.probs else None) for label in labels})
     if genders:
         record["gender"] = row.gender
@@ -57,7 +61,7 @@ def format_table(rows: list[Row], labels: list[str], timeline: bool, genders: li
     widths = [max(4, len(label)) for label in labels]
     head = [f"{'file':<{file_width}}"] + ([f"{'start':>6}", f"{'end':>6}"] if timeline else [])
     gender_head = [f"{'gender':<6}"] if genders else []
-    lines = ["  ".join(head + [f"{'emotion':<{label_width}}", "prob"] + [f"{l:>{w}}" for l, w in zip(labels, widths)]
+    lines = ["  ".join(head + [f"{'emotion':<{label_width}}", "prob", "unsure"] + [f"{l:>{w}}" for l, w in zip(labels, widths)]
                        + gender_head)]
     for row in rows:
         cells = [f"{_shorten(row.file, file_width):<{file_width}}"]
@@ -66,7 +70,7 @@ def format_table(rows: list[Row], labels: list[str], timeline: bool, genders: li
         if row.error is not None:
             cells.append(f"error: {row.error}")
         else:
-            cells += [f"{row.label:<{label_width}}", f"{row.probability:4.0%}"]
+            cells += [f"{row.label:<{label_width}}", f"{row.probability:4.0%}", f"{UNSURE_MARKS[row.unsure]:<6}"]
             cells += [f"{row.probs[label]:>{w}.0%}" for label, w in zip(labels, widths)]
             cells += [f"{row.gender or '-':<6}"] if genders else []
         lines.append("  ".join(cells).rstrip())

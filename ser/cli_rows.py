@@ -23,6 +23,8 @@ class Row:
     start: float | None = None
     end: float | None = None
     gender_probs: dict[str, float] = field(default_factory=dict)  # empty when the model has no gender head
+    unsure: bool | None = None  # top probability under the model's unsure threshold (None: the model has none)
+    far: bool | None = None  # unlike every clip the model was trained on (None: not measured)
 
     @property
     def gender(self) -> str | None:
@@ -51,37 +53,46 @@ def load_error(err: Exception) -> str | None:
     return None
 
 
-def _rows_for_clips(model, items: list[tuple[str, np.ndarray]], merge: bool) -> list[Row]:
+def _rows_for_clips(model, items: list[tuple[str, np.ndarray]], merge: bool, reference: np.ndarray | None = None) -> list[Row]:
     """One model call for the batch; if it fails, clip by clip, so one bad clip cannot take its neighbours down."""
     from ser import inference
 
     try:
-        results = inference.analyse_batch([wave for _, wave in items], model, merge)
+        results = inference.analyse_batch([wave for _, wave in items], model, merge, reference)
     except Exception as err:
         if len(items) == 1:
             return [Row(items[0][0], error=f"The model could not analyse this file ({type(err).__name__}).")]
-        return [row for item in items for row in _rows_for_clips(model, [item], merge)]
-    return [_row(path, result.labels, result.probs, gender=result.gender) for (path, _), result in zip(items, results)]
+        return [row for item in items for row in _rows_for_clips(model, [item], merge, reference)]
+    measured = getattr(model, "unsure_threshold", None) is not None
+    far_measured = getattr(model, "far_threshold", None) is not None
+    return [_row(path, result.labels, result.probs, gender=result.gender, unsure=result.unsure if measured else None,
+                 far=result.far if far_measured else None) for (path, _), result in zip(items, results)]
 
 
 def _row(path: str, labels: list[str], probs: np.ndarray, start: float | None = None, end: float | None = None,
-         gender: dict[str, float] | None = None) -> Row:
+         gender: dict[str, float] | None = None, unsure: bool | None = None, far: bool | None = None) -> Row:
     top = int(np.argmax(probs))
     return Row(path, labels[top], float(probs[top]), {label: float(p) for label, p in zip(labels, probs)}, start=start, end=end,
-               gender_probs=dict(gender or {}))
+               gender_probs=dict(gender or {}), unsure=unsure, far=far)
 
 
-def _rows_for_recording(model, path: str, wave: np.ndarray, merge: bool, per_window: bool) -> list[Row]:
+def _unsure(model, probs: np.ndarray) -> bool | None:
+    threshold = getattr(model, "unsure_threshold", None)
+    return None if threshold is None else bool(np.max(probs) < threshold)
+
+
+def _rows_for_recording(model, path: str, wave: np.ndarray, merge: bool, per_window: bool,
+                        reference: np.ndarray | None = None) -> list[Row]:
     """A timeline of windows: all of its rows with --timeline, else one row with their average (as the app does)."""
     from ser import inference
 
     try:
-        tl = inference.timeline(wave, model, merge_calm_neutral=merge)
+        tl = inference.timeline(wave, model, merge_calm_neutral=merge, reference=reference)
     except Exception as err:
         return [Row(path, error=f"The model could not analyse this file ({type(err).__name__}).")]
     if not per_window:
-        return [_row(path, tl.labels, tl.mean(), gender=tl.gender)]
-    return [_row(path, tl.labels, p, float(s), float(e), _window_gender(model, tl, i))
+        return [_row(path, tl.labels, tl.mean(), gender=tl.gender, unsure=_unsure(model, tl.mean()))]
+    return [_row(path, tl.labels, p, float(s), float(e), _window_gender(model, tl, i), _unsure(model, p))
             for i, (s, e, p) in enumerate(zip(tl.starts, tl.ends, tl.probs))]
 
 
@@ -92,7 +103,8 @@ def _window_gender(model, tl, index: int) -> dict[str, float] | None:
     return {label: float(p) for label, p in zip(model.gender_labels, tl.gender_probs[index])}
 
 
-def predict_rows(model, stream, timeline: bool, merge: bool, batch_size: int = BATCH_SIZE, progress=None) -> Iterator[Row]:
+def predict_rows(model, stream, timeline: bool, merge: bool, batch_size: int = BATCH_SIZE, progress=None,
+                 reference: np.ndarray | None = None) -> Iterator[Row]:
     """Rows in input order. Short clips are batched; recordings longer than the app's timeline threshold
     (or every file with --timeline) go through `inference.timeline`."""
     from ser.audio import SAMPLE_RATE
@@ -101,7 +113,7 @@ def predict_rows(model, stream, timeline: bool, merge: bool, batch_size: int = B
     batch: list[tuple[str, np.ndarray]] = []
 
     def flush() -> list[Row]:
-        rows = _rows_for_clips(model, batch, merge) if batch else []
+        rows = _rows_for_clips(model, batch, merge, reference) if batch else []
         if progress is not None:
             progress.update(len(batch))
         batch.clear()
@@ -114,7 +126,7 @@ def predict_rows(model, stream, timeline: bool, merge: bool, batch_size: int = B
                 yield from flush()
             continue
         yield from flush()  # keep the input order
-        yield from [Row(path, error=error)] if wave is None else _rows_for_recording(model, path, wave, merge, timeline)
+        yield from [Row(path, error=error)] if wave is None else _rows_for_recording(model, path, wave, merge, timeline, reference)
         if progress is not None:
             progress.update(1)
     yield from flush()

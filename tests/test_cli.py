@@ -24,7 +24,7 @@ import soxr
 from ser import settings
 from ser.audio import SAMPLE_RATE, load_audio, trim_silence
 from ser.labels import CALM_NEUTRAL
-from ser.models import resolve
+from ser.models import load_model, resolve
 from ser.models.base import read_config
 
 CLIPS = ["Actor_01/03-01-05-02-01-01-01.flac", "Actor_02/03-01-03-01-02-01-02.flac", "Actor_03/03-01-04-02-01-02-03.flac"]
@@ -129,8 +129,12 @@ def test_run_completes_and_exit_status_counts_the_failures(mixed):
 def test_json_rows_have_the_columns_in_order(mixed, labels, genders):
     _, rows = mixed
     assert genders, "the default model has a gender head: this test checks its columns"
-    assert all(list(row) == ["file", "label", "probability", *labels, *gender_columns(genders), "error"] for row in rows)
+    assert all(list(row) == ["file", "label", "probability", "unsure", "unlike_training", *labels, *gender_columns(genders), "error"]
+               for row in rows)
     for row in rows:
+        # unsure: the top probability under the model's threshold (None: the model was not calibrated)
+        threshold = load_model(None).unsure_threshold
+        assert row["unsure"] is (None if threshold is None or row["error"] else row["probability"] < threshold)
         if row["error"] is None:
             probs = [row[g] for g in genders]
             assert sum(probs) == pytest.approx(1.0, abs=1e-4) and row["gender"] == genders[int(np.argmax(probs))]

@@ -19,6 +19,7 @@ from ser.audio import SAMPLE_RATE, AudioError, load_audio
 from ser.corpora import load_records
 from ser.egemaps import N_FEATURES, VOICED_SEGMENTS_PER_SEC, describe, egemaps_features, feature_names
 from ser.labels import EMOTIONS
+from ser.protocols import corpus_emotions
 from ser.models import load_dir, load_model
 from ser.models.egemaps import EgemapsModel
 from train import egemaps as train_egemaps
@@ -81,7 +82,7 @@ def test_masked_loss_ignores_labels_a_corpus_does_not_have():
 
 def test_label_masks_follow_each_corpus(data_dir):
     records = [r for r in load_records(["ravdess", "tess"]) if r.emotion == "neutral"][::200]
-    masks = train_egemaps.label_masks(records, train_egemaps.corpus_label_sets(load_records(["ravdess", "tess"])))
+    masks = train_egemaps.label_masks(records, corpus_emotions(load_records(["ravdess", "tess"])))
     calm = EMOTIONS.index("calm")
     assert {r.corpus for r in records} == {"ravdess", "tess"}
     for record, mask in zip(records, masks):

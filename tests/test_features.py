@@ -185,8 +185,10 @@ def test_figures_of_a_clip_do_not_load_numba():
     import sys
 
     code = ("import sys, numpy as np; from ser import plots, settings; from ser.audio import load_audio; "
+            "from ser.voice_summary import voice_tracks; "
             "plots.feature_figures(np.random.default_rng(0).normal(0, 0.1, 64000).astype(np.float32)); "
-            "plots.pitch_energy_figure({p.stem: load_audio(p) for p in sorted(settings.EXAMPLES_DIR.glob('*.flac'))[:2]}); "
+            "plots.pitch_energy_figure({p.stem: voice_tracks(load_audio(p)) "
+            "for p in sorted(settings.EXAMPLES_DIR.glob('*.flac'))[:2]}); "
             "print(sorted(m for m in ('numba', 'scipy', 'torch') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=settings.PROJECT_ROOT, check=True)
     assert result.stdout.strip() == "[]"

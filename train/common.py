@@ -193,7 +193,9 @@ def write_cv_predictions(path: Path, predictions: list[dict], labels: list[str])
             probs = np.asarray(fold["probabilities"], dtype=np.float64)
             columns = [fold["labels"].index(label) if label in fold["labels"] else None for label in labels]
             ordered = np.stack([probs[:, j] if j is not None else np.zeros(len(probs)) for j in columns], axis=1)
-            writer.writerows([clip, fold["fold"], emotion, *(f"{p:.6f}" for p in row)]
+            # 6 significant digits, not 6 decimals: scoring over a corpus's own labels renormalises probabilities as small
+            # as 1e-13 (a clip the model files almost wholly under a label the corpus lacks), which 6 decimals round to 0
+            writer.writerows([clip, fold["fold"], emotion, *(f"{p:.6g}" for p in row)]
                              for clip, emotion, row in zip(fold["clips"], fold["emotions"], ordered))
 
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ser.corpora import Record, load_records
+from ser.protocols import corpus_emotions, protocol_corpora
 from ser.egemaps import FEATURE_SET, N_FEATURES, OPENSMILE_VERSION
 from ser.labels import EMOTIONS
 from ser.models.base import LICENSE, softmax
@@ -67,14 +68,6 @@ def label_masks(records: list[Record], corpus_labels: dict[str, set[str]] | None
         if corpus_labels and record.corpus in corpus_labels:
             mask[i] = [label in corpus_labels[record.corpus] for label in labels]
     return mask
-
-
-def corpus_label_sets(records: list[Record]) -> dict[str, set[str]]:
-    """The labels each corpus's clips carry: what `label_masks` allows when masking absent labels."""
-    found: dict[str, set[str]] = {}
-    for record in records:
-        found.setdefault(record.corpus, set()).add(record.emotion)
-    return found
 
 
 def speaker_holdout(records: list[Record], n_speakers: int, seed: int) -> tuple[list[Record], list[Record]]:
@@ -197,13 +190,13 @@ def main(argv: list[str] | None = None) -> None:
     common.set_seed(cargs.seed)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    records = load_records(cargs.corpora)
+    records = load_records(protocol_corpora(cargs.protocol, cargs.corpora) if cargs.cv else cargs.corpora)
     copies = chosen_copies(args.augment)
     features = {"": cached_features(records)}
     ravdess = [r for r in records if r.corpus == "ravdess"]
     features |= {name: cached_features(ravdess, name) for name in copies}
     rows = {name: {r.path: i for i, r in enumerate(records if name == "" else ravdess)} for name in features}
-    corpus_labels = corpus_label_sets(records) if args.mask_absent_labels else None
+    corpus_labels = corpus_emotions(records) if args.mask_absent_labels else None
     config = {"name": cargs.name, "labels": list(EMOTIONS), "sample_rate": 16000, "feature_set": FEATURE_SET,
               "opensmile_version": OPENSMILE_VERSION, "n_features": N_FEATURES, "network": args.network, "dropout": args.dropout,
               "channels": list(CNN_CHANNELS), "hidden": HIDDEN, "mlp_hidden": list(MLP_HIDDEN), "trim_silence": True,
@@ -241,16 +234,15 @@ def main(argv: list[str] | None = None) -> None:
     if cargs.cv:
         # val_speakers=0: `fit` holds out speakers itself, other ones for each network
         result = common.cross_validate(records, fit, predict, val_speakers=0, seed=cargs.seed, folds=cargs.folds,
-                                       started=started)
-        print(f"CV UAR {result['uar']:.3f}, accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f}, "
-              f"calm<->neutral confusions {result['calm_neutral_confusions']}")
+                                       started=started, protocol=cargs.protocol, train_corpora=cargs.corpora)
         if cargs.folds is None:
             print("wrote", common.write_cv_result(cargs.name, result))
-            cv = result
+            cv = result if cargs.protocol == "ravdess6" else None
     if not cargs.final:
         return
     cv = cv or common.read_cv_result(cargs.name)
     tick = time.perf_counter()
+    records = [r for r in records if r.corpus in cargs.corpora]  # never the test-only corpora
     model = fit(records, [])
     seconds = time.perf_counter() - tick
     data = common.data_summary(records)

@@ -47,7 +47,9 @@ def loco_rows(models: dict) -> list[str]:
 
 
 def loco_details(name: str, m: dict) -> list[str]:
-    lines = ["", f"### {name}: {m.get('description', '')}", "",
+    calibration = (f"Temperature {m['temperature']:.2f} (each corpus scored with one fitted on the others), unsure below "
+                   f"{m['unsure_threshold']:.0%}." if "temperature" in m else "")
+    lines = ["", f"### {name}: {m.get('description', '')}", "", *([calibration, ""] if calibration else []),
              "| test corpus | clips | speakers | trained on | UAR | accuracy | neutral recall | ECE | predicted most |",
              "|---|---|---|---|---|---|---|---|---|"]
     for corpus, c in m["corpora"].items():
@@ -59,8 +61,16 @@ def loco_details(name: str, m: dict) -> list[str]:
     for corpus, c in m["corpora"].items():
         labels = c["labels"]
         shares = ", ".join(f"{label} {share:.0%}" for label, share in c["prediction_shares"].items() if share > 0)
+        checks = ""
+        if c.get("far_share") is not None:
+            checks += (f" Unlike the training clips (novelty over the 99th percentile of the training clips'): {c['far_share']:.0%}"
+                       f" of the clips, right {_pct(c.get('accuracy_far'))} of the time against {_pct(c.get('accuracy_near'))} for the others.")
+        if c.get("unsure_share") is not None:
+            checks += (f" Unsure (calibrated top probability under the threshold): {c['unsure_share']:.0%} of the clips, right "
+                       f"{_pct(c.get('accuracy_unsure'))} of the time against {_pct(c.get('accuracy_sure'))} for the others.")
         lines += ["", f"{CORPUS_NAMES.get(corpus, corpus)}: recall per class "
-                  + ", ".join(f"{k} {v:.0%}" for k, v in c["per_class_recall"].items()) + f"; predicted (all 8 labels): {shares}.", "",
+                  + ", ".join(f"{k} {v:.0%}" for k, v in c["per_class_recall"].items()) + f"; predicted (all 8 labels): {shares}."
+                  + checks, "",
                   "| true \\ predicted | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
         lines += [f"| {labels[i]} | " + " | ".join(str(v) for v in row) + " |"
                   for i, row in enumerate(c["confusion"]) if sum(row)]

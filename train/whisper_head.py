@@ -24,7 +24,7 @@ from ser import labels as L
 from ser.corpora import Record, load_records
 from ser.metrics import compute_metrics
 from ser.models.base import LICENSE
-from ser.models.whisper_head import ENCODER_LAYERS, QUANTILES, WhisperHead, WhisperHeadModel, n_features
+from ser.models.whisper_head import ENCODER_LAYERS, QUANTILES, WhisperHead, WhisperHeadModel, centred_statistics, n_features
 from ser.protocols import allowed_labels_mask, corpus_emotions, protocol_corpora
 from ser.whisper_offline import fast_dtype, precision_name
 from train.augment import NOISY_TEST, TRAINING_COPIES, chosen_copies
@@ -34,6 +34,7 @@ from train.speaker_norm import MODES, corpus_weights, fold_offsets, training_off
 from train.whisper_states import StatesArguments, cached_states, feature_table, pooled_table  # noqa: F401 (cached_states: used by callers)
 
 
+REFERENCE_ROW_SUFFIX = "-reference"  # <model>-reference-loco: the reference head's unseen-corpus row
 FAR_PERCENTILE = 99.0  # novelty above this percentile of the training clips' counts as unlike them
 
 
@@ -52,6 +53,11 @@ class HeadArguments(StatesArguments):
     speaker_norm: Literal[MODES] = field(default="none", metadata={
         "help": "none; speaker (subtract the mean features of each speaker's clips); reference (subtract those of the "
                 "speaker's neutral clips, as the app's calibration recording does; train/speaker_norm.py)"})
+    centre: bool = field(default=False, metadata={"help": "pool statistics relative to the clip's own mean over time, "
+                                                           "without the mean (ser.models.whisper_head.centred_statistics)"})
+    reference_head: bool = field(default=True, metadata={
+        "help": "the saved model also carries a reference head (trained as --speaker_norm reference trains it), used when "
+                "a visitor gives a reference recording; the CV scores the plain head unless --speaker_norm says otherwise"})
     reference_clips: int = field(default=1, metadata={"help": "neutral clips per test speaker used as the reference (not scored)"})
     mean_std_only: bool = field(default=False, metadata={"help": f"pool mean and std over time only, not also the quantiles {QUANTILES}"})
     threads: int = 2
@@ -96,6 +102,8 @@ def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids, 
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
+    if args.centre:  # the head reads the clip-centred statistics (WhisperHead.inputs)
+        vectors = centred_statistics(vectors, args.quantiles)
     scaler = StandardScaler().fit(vectors)
     x = scaler.transform(vectors).astype(np.float32)
     coef, intercept = fit_masked_logistic(x, emotion_ids, allowed, c=args.c, sample_weight=sample_weight)
@@ -110,7 +118,7 @@ def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids, 
     else:  # e.g. TESS alone (two women) in a leave-one-corpus-out fold: the one gender it heard, always
         print("the training clips have one known gender only: the gender output always says it")
         gender_coef, gender_intercept = np.zeros((1, x.shape[1])), (10.0 if set(genders) == {1} else -10.0)
-    head = WhisperHead(len(L.EMOTIONS), len(L.GENDERS), ENCODER_LAYERS, quantiles=args.quantiles)
+    head = WhisperHead(len(L.EMOTIONS), len(L.GENDERS), ENCODER_LAYERS, quantiles=args.quantiles, centre=args.centre)
     with torch.no_grad():
         head.mean.copy_(torch.from_numpy(scaler.mean_))
         head.scale.copy_(torch.from_numpy(scaler.scale_))
@@ -257,6 +265,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     tick = time.time()
     records = [r for r in records if r.corpus in cargs.corpora]  # never the test-only corpora
+    if args.reference_head:
+        args.speaker_norm = "reference"  # the final fit trains the reference head beside the plain one
     model = fit(records, [])
     config |= {
         "name": cargs.name, "sample_rate": 16000, **describe(args), "training_data": common.data_summary(records),
@@ -266,7 +276,8 @@ def main(argv: list[str] | None = None) -> None:
     if loco:  # how it does on corpora it never heard, and the calibration chosen there
         config |= {"unseen_corpora": loco, "temperature": loco.get("temperature", 1.0), "unsure_threshold": loco.get("unsure_threshold")}
     if args.speaker_norm == "reference":
-        config["reference"] = {"anchor": "neutral (calm where a corpus has no neutral)", "clips": "one recording"}
+        config["reference"] = {"anchor": "neutral (calm where a corpus has no neutral)", "clips": "one recording",
+                               "unseen_corpora": common.loco_summary(cargs.name + REFERENCE_ROW_SUFFIX)}
     config["far_threshold"] = model.far_threshold
     reference_head = getattr(model, "reference_head", None)
     model = WhisperHeadModel(config, model.head)

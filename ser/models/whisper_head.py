@@ -42,17 +42,30 @@ def n_features(encoder_layers: int = ENCODER_LAYERS, quantiles: tuple[float, ...
     return (encoder_layers + 1) * (2 + len(quantiles)) * D_MODEL
 
 
+def centred_statistics(pooled: torch.Tensor | np.ndarray, quantiles: tuple[float, ...] = QUANTILES):
+    """Pooled statistics relative to the clip itself: per state, the std and the quantiles minus the mean over time,
+    without the mean. The mean of each state over the clip carries the speaker's voice and the microphone as much as the
+    emotion; what moves within the clip carries less of them (the cepstral-mean-normalisation idea, on encoder states)."""
+    x = torch.as_tensor(pooled)
+    n_stats = 2 + len(quantiles)
+    x = x.reshape(*x.shape[:-1], -1, n_stats, D_MODEL)
+    out = torch.cat([x[..., 1:2, :], x[..., 2:, :] - x[..., 0:1, :]], dim=-2).flatten(-3)
+    return out.numpy() if isinstance(pooled, np.ndarray) else out
+
+
 class WhisperHead(nn.Module):
     """Standardisation + linear emotion and gender outputs over pooled statistics [B, n_features(encoder_layers)],
     and, when `finetuned_layers` > 0, the trained copies of the encoder's top layers (`top`)."""
 
     def __init__(self, n_labels: int, n_genders: int = 0, encoder_layers: int = ENCODER_LAYERS, finetuned_layers: int = 0,
-                 dropout: float = 0.0, quantiles: tuple[float, ...] = QUANTILES):
+                 dropout: float = 0.0, quantiles: tuple[float, ...] = QUANTILES, centre: bool = False):
         super().__init__()
         from ser.whisper_encoder import EncoderLayer
 
         self.quantiles = tuple(quantiles)
+        self.centre = centre  # read the statistics relative to the clip's own mean (`centred_statistics`)
         size = n_features(encoder_layers, self.quantiles)
+        size = size // (2 + len(self.quantiles)) * (1 + len(self.quantiles)) if centre else size
         self.register_buffer("mean", torch.zeros(size))
         self.register_buffer("scale", torch.ones(size))
         self.top = nn.ModuleList(EncoderLayer() for _ in range(finetuned_layers)) if finetuned_layers else None
@@ -63,10 +76,14 @@ class WhisperHead(nn.Module):
     def novelty(self, pooled: torch.Tensor) -> torch.Tensor:
         """Mean squared z-score of each clip's pooled statistics under the training clips' mean and spread: about 1 for
         a clip like those it learned from, far more for a voice, language or microphone unlike them."""
-        return ((pooled - self.mean) / self.scale).pow(2).mean(dim=-1)
+        return ((self.inputs(pooled) - self.mean) / self.scale).pow(2).mean(dim=-1)
+
+    def inputs(self, pooled: torch.Tensor) -> torch.Tensor:
+        """What the standardisation and the outputs read: the pooled statistics, or their clip-centred form."""
+        return centred_statistics(pooled, self.quantiles) if self.centre else pooled
 
     def forward(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = self.dropout((pooled - self.mean) / self.scale)
+        x = self.dropout((self.inputs(pooled) - self.mean) / self.scale)
         return self.emotion(x), (self.gender(x) if self.gender is not None else None)
 
     def top_statistics(self, x: torch.Tensor) -> torch.Tensor:
@@ -146,14 +163,16 @@ class WhisperHeadModel(EmotionModel):
         if not isinstance(quantiles, list) or not all(isinstance(q, (int, float)) and 0 <= q <= 1 for q in quantiles):
             raise ModelError(f"This Whisper head's config asks for pooling quantiles {quantiles!r}; give a list of numbers from 0 to 1.")
         self.head = head or WhisperHead(len(self.labels), len(self.gender_labels or []), self.encoder_layers, self.finetuned_layers,
-                                        quantiles=tuple(quantiles))
+                                        quantiles=tuple(quantiles), centre=bool(config.get("centred_pooling")))
+        self.config["centred_pooling"] = self.head.centre
         self.config["pooling_quantiles"] = list(self.head.quantiles)  # a trained head's own pooling is what gets saved
         self.head.eval()
         # optional second emotion head, on pooled statistics minus those of the speaker's reference recording
         # (a neutral sentence: "calibrate to my voice"); trained with `--speaker_norm reference`
         self.reference_head: WhisperHead | None = None
         if config.get("reference"):
-            self.reference_head = WhisperHead(len(self.labels), 0, self.encoder_layers, quantiles=self.head.quantiles).eval()
+            self.reference_head = WhisperHead(len(self.labels), 0, self.encoder_layers, quantiles=self.head.quantiles,
+                                              centre=self.head.centre).eval()
 
     @property
     def supports_reference(self) -> bool:
