@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := chromium ffmpeg
 
-.PHONY: demo test bench evaluate train setup setup-dev system clean
+.PHONY: demo test bench evaluate evaluate-unseen evaluate-emobox train setup setup-dev system clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ bench: setup-dev
 
 evaluate: setup-dev
 	$(PY) -m train.evaluate
+
+# the README's unseen-corpus table (leave one corpus out) and the rows on EmoBox's RAVDESS folds
+evaluate-unseen: setup-dev
+	$(PY) -m train.evaluate --models loco
+
+evaluate-emobox: setup-dev
+	$(PY) -m train.evaluate --models emobox
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache

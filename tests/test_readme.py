@@ -12,9 +12,32 @@ from ser import settings
 
 def test_readme_numbers_are_the_reports_numbers():
     text = readme.README.read_text()
-    assert readme.block_names(text) == {"accuracy.md, shipped models", "bench.md, shipped models"}, \
-        "the README's accuracy table and its speed table must be generated"
+    assert readme.block_names(text) == {"accuracy.md, unseen corpora", "accuracy.md, shipped models", "bench.md, shipped models"}, \
+        "the README's accuracy tables and its speed table must be generated"
     assert readme.render(text) == text, "README.md is out of date with reports/: run `python -m bench.readme`"
+
+
+def test_the_readme_leads_with_voices_the_model_never_heard():
+    """A visitor's voice is a corpus the model never heard: "How good is it?" opens with that number and says in one
+    sentence what to expect, before the in-corpus table that flatters it."""
+    section = readme.README.read_text().split("## How good is it?")[1]
+    assert section.index("unseen corpora") < section.index("shipped models")
+    loco = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())["loco"]["whisper-head-loco"]
+    sentence = next(line for line in section.splitlines() if line.startswith("**What to expect from your own voice**"))
+    assert f"mean UAR is {loco['mean_uar']:.1%}" in sentence
+    lowest = min(c["neutral_recall"] for c in loco["corpora"].values() if c.get("neutral_recall") is not None)
+    assert f"lowest neutral recall {lowest:.1%}" in sentence
+
+
+def test_the_unseen_corpus_sentence_names_the_corpora_where_calibrating_to_a_voice_hurts():
+    header = "| model | mean UAR | A | B | lowest neutral recall | most predicted label (largest share) | mean ECE | trained on |"
+    table = "\n".join([readme.LOCO_HEADING, "", header, "|---|---|---|---|---|---|---|---|",
+                       "| whisper-head-loco | 40.0% | 30.0% | 50.0% | 2.0% | fearful 90% (B) | 0.4 | A B |",
+                       "| whisper-head-reference-loco | 45.0% | 25.0% | 65.0% | 80.0% | neutral 70% (A) | 0.4 | A B |", ""])
+    sentence = readme.unseen_corpora_block(table).splitlines()[-1]
+    assert "mean UAR is 40.0%" in sentence and "from 30.0% on A to 50.0% on B" in sentence
+    assert "fearful for 90% of B's clips" in sentence
+    assert "raises the mean to 45.0%" in sentence and "(A: 30.0% -> 25.0%)" in sentence
 
 
 def test_experiments_page_numbers_are_the_reports_numbers():
@@ -42,7 +65,8 @@ def test_the_readme_speed_table_holds_the_shipped_models_and_the_targets():
 def test_the_readme_table_holds_every_shipped_family_and_only_those():
     """The README shows what a user gets; the ablations and seeds are on the experiments page, every one of them."""
     accuracy = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())
-    readme_rows = [m["body"] for m in readme.BLOCK.finditer(readme.README.read_text()) if m["name"] == "accuracy.md"][0]
+    readme_rows = [m["body"] for m in readme.BLOCK.finditer(readme.README.read_text())
+                   if m["name"] == "accuracy.md" and m["variant"] == readme.SHIPPED][0]
     listed = [line.split("|")[1].strip() for line in readme_rows.splitlines()[2:]]
     assert listed == ["whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp", "egemaps-cnn"]
     assert f"| resnet18 | {accuracy['models']['resnet18']['uar']:.1%} |" in readme_rows

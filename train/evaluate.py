@@ -49,6 +49,8 @@ FAMILIES = {
     "whisper-head-reference-loco": ("train.whisper_head", "the default model with a reference recording: each speaker's clips scored by its reference head, relative to one of their neutral clips (calm in TurEV-DB), which is not scored; leave one corpus out"),
     "whisper-head-reference": ("train.whisper_head", "the default model with a reference recording: each actor's clips scored by its reference head, relative to one of their neutral clips, which is not scored"),
     "whisper-head-c0.002-loco": ("train.whisper_head", "the default recipe with 10x stronger L2 regularisation (C=0.002): does a simpler head carry across corpora? Leave one corpus out"),
+    "whisper-head-lower-loco": ("train.whisper_head", "the default recipe reading the embedding output and layers 1-2 only; leave one corpus out"),
+    "whisper-head-upper-loco": ("train.whisper_head", "the default recipe reading layers 3-4 only; leave one corpus out"),
     "whisper-head-centred-loco": ("train.whisper_head", "the default recipe pooling statistics relative to the clip's own mean (std and quantiles minus the mean, no mean); leave one corpus out"),
     "whisper-head-multicorpus-centred-loco": ("train.whisper_head", "whisper-head-multicorpus pooling statistics relative to the clip's own mean; leave one corpus out"),
     "whisper-head-multicorpus-urdu-loco": ("train.whisper_head", "research row, not shippable (URDU is for research only): whisper-head-multicorpus with URDU in training too; leave one corpus out"),
@@ -101,6 +103,8 @@ CV_ARGS = {
     "whisper-head-reference-loco": ["--speaker_norm", "reference", "--protocol", "loco"],
     "whisper-head-reference": ["--speaker_norm", "reference"],
     "whisper-head-c0.002-loco": ["--c", "0.002", "--protocol", "loco"],
+    "whisper-head-lower-loco": ["--hidden_states", "0", "1", "2", "--protocol", "loco"],
+    "whisper-head-upper-loco": ["--hidden_states", "3", "4", "--protocol", "loco"],
     "whisper-head-centred-loco": ["--centre", "--protocol", "loco"],
     "whisper-head-multicorpus-centred-loco": [*MULTICORPUS, "--centre", "--protocol", "loco"],
     "whisper-head-multicorpus-urdu-loco": ["--corpora", "ravdess", "tess", "turev", "urdu", "--balance_corpora", "--protocol", "loco"],
@@ -123,7 +127,12 @@ SEED_SPREAD_HEADING = "## Seed spread"  # bench.readme copies this section's tab
 # unseen-corpus test) and `<family>-emobox` (EmoBox's RAVDESS folds). `--models unseen` reruns them all.
 PROTOCOL_SUFFIXES = {"loco": "-loco", "emobox": "-emobox"}
 UNSEEN_ROWS = tuple(f"{family}{suffix}" for suffix in PROTOCOL_SUFFIXES.values() for family in MAIN_ROWS)
-GROUPS = {"main": MAIN_ROWS, "unseen": UNSEEN_ROWS}
+# `make evaluate-unseen`: the README's unseen-corpus table (the default model's calibrated and calibrate-to-my-voice
+# rows after the rows they are computed from); `make evaluate-emobox`: the rows comparable with EmoBox
+LOCO_ROWS = (*(f"{family}-loco" for family in MAIN_ROWS), f"{MAIN_ROWS[0]}-reference-loco",
+             f"{MAIN_ROWS[0]}-loco-calibrated", f"{MAIN_ROWS[0]}-reference-loco-calibrated")
+GROUPS = {"main": MAIN_ROWS, "unseen": UNSEEN_ROWS, "loco": LOCO_ROWS,
+          "emobox": tuple(f"{family}-emobox" for family in MAIN_ROWS)}
 
 
 def add_protocol_rows(recipes=MAIN_ROWS) -> None:

@@ -55,6 +55,9 @@ class HeadArguments(StatesArguments):
                 "speaker's neutral clips, as the app's calibration recording does; train/speaker_norm.py)"})
     centre: bool = field(default=False, metadata={"help": "pool statistics relative to the clip's own mean over time, "
                                                            "without the mean (ser.models.whisper_head.centred_statistics)"})
+    hidden_states: list[int] = field(default_factory=lambda: list(range(ENCODER_LAYERS + 1)), metadata={
+        "help": "which hidden states the head reads: 0 = the embedding output, 1-4 = layers (the others' statistics are "
+                "zeroed, so the head gives them no weight): which layers carry across corpora"})
     reference_head: bool = field(default=True, metadata={
         "help": "the saved model also carries a reference head (trained as --speaker_norm reference trains it), used when "
                 "a visitor gives a reference recording; the CV scores the plain head unless --speaker_norm says otherwise"})
@@ -93,6 +96,15 @@ def training_rows_with_kinds(original: dict[str, tuple], copies: dict, train: li
     """(entry, record, kind) per training row: every clip (kind ""), then each of its copies that exists (kind: its name)."""
     rows = [(original[r.path], r, "") for r in train]
     return rows + [(table[r.path], r, str(kind)) for kind, table in copies.items() for r in train if r.path in table]
+
+
+def read_states(vector: np.ndarray, keep: list[int]) -> np.ndarray:
+    """The pooled vector with the statistics of the hidden states not in `keep` set to 0 (one block per state)."""
+    if sorted(keep) == list(range(ENCODER_LAYERS + 1)):
+        return vector
+    blocks = vector.reshape(ENCODER_LAYERS + 1, -1).copy()
+    blocks[[i for i in range(ENCODER_LAYERS + 1) if i not in keep]] = 0.0
+    return blocks.reshape(vector.shape)
 
 
 def fit_head(args: HeadArguments, vectors: np.ndarray, emotion_ids, gender_ids, allowed: np.ndarray | None = None,
@@ -188,7 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     def table(recs: list[Record], augment: str = "", dtype: torch.dtype = args.dtype) -> dict[str, tuple]:
         if args.finetune_layers:
             return feature_table(recs, augment, args.finetune_layers, args.quantiles, dtype)
-        return {path: (vector, None) for path, vector in pooled_table(recs, augment, args.quantiles, dtype).items()}
+        return {path: (read_states(vector, args.hidden_states), None)
+                for path, vector in pooled_table(recs, augment, args.quantiles, dtype).items()}
 
     original = table(records)
     args.augment_all = chosen_copies(args.augment_all)
