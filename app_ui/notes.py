@@ -92,8 +92,8 @@ def confidence_note(result, merge: bool) -> str:
     label, prob = result.top
     lines = []
     if result.unsure:
-        lines.append(f"### Unsure; closest to {label} ({percent(prob)})\nThe model's answers this uncertain were more often "
-                     "wrong than right on voices it never heard.")
+        lines.append(f"### Unsure; closest to {label} ({percent(prob)})\nOn voices it never heard, answers like this one were "
+                     "more often wrong than right.")
     if result.far:
         lines.append("This recording is unlike every clip the model learned from (another kind of voice, language, microphone "
                      "or room): treat the answer with care.")

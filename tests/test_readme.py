@@ -27,6 +27,9 @@ def test_the_readme_leads_with_voices_the_model_never_heard():
     assert f"mean UAR is {loco['mean_uar']:.1%}" in sentence
     lowest = min(c["neutral_recall"] for c in loco["corpora"].values() if c.get("neutral_recall") is not None)
     assert f"lowest neutral recall {lowest:.1%}" in sentence
+    calibrated = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())["loco"]["whisper-head-loco-calibrated"]
+    says_always_unsure = "calls every answer\n**Unsure" in section
+    assert says_always_unsure == (calibrated["unsure_threshold"] >= 1.0), "the README's unsure sentence must match the report"
 
 
 def test_the_unseen_corpus_sentence_names_the_corpora_where_calibrating_to_a_voice_hurts():

@@ -145,3 +145,28 @@ def test_corpus_weights_give_every_corpus_the_same_total():
     records = [rec("a", "sad", "tess")] * 6 + [rec("b", "sad", "ravdess")] * 2
     weights = corpus_weights(records)
     assert weights[:6].sum() == pytest.approx(weights[6:].sum()) and weights.sum() == pytest.approx(len(records))
+
+
+def test_unsure_threshold_is_where_answers_start_being_more_often_right():
+    from train.calibrate import unsure_threshold
+
+    top = np.linspace(0.0, 1.0, 1001, endpoint=False)
+    # right exactly when the top probability is at least 0.6: the clips above t are right (1 - 0.6) / (1 - t) of the
+    # time, at least half from t = 0.2 on
+    assert unsure_threshold(top, top >= 0.6) == pytest.approx(0.2)
+    # never right more often than wrong at any confidence (as on corpora the default model never heard): always unsure
+    assert unsure_threshold(top, top >= 0.99) == 1.0
+    # a handful of confident right answers is not enough to call the rest sure
+    assert unsure_threshold(top, top >= 0.98) == 1.0
+
+
+def test_temperature_is_fitted_where_the_likelihood_is_best():
+    from train.calibrate import fit_temperature, with_temperature
+
+    rng = np.random.default_rng(0)
+    labels = ["neutral", "happy", "sad", "angry"]
+    logits = rng.normal(0, 1, (2000, 4))
+    truth_probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    emotions = [labels[rng.choice(4, p=p)] for p in truth_probs]  # labels drawn from softmax(logits): T = 1 is right
+    overconfident = with_temperature(truth_probs, 1 / 3)  # what an overconfident model reports: softmax(3 * logits)
+    assert fit_temperature([(overconfident, emotions, set(labels))], labels) == pytest.approx(3.0, rel=0.15)

@@ -18,8 +18,9 @@ import numpy as np
 from ser.metrics import restrict_probabilities
 from train import common
 
-TEMPERATURES = np.exp(np.linspace(np.log(0.5), np.log(8.0), 81))  # a grid: one parameter needs no optimiser
-UNSURE_BINS = np.linspace(0.1, 0.9, 17)  # candidate thresholds on the calibrated top probability
+TEMPERATURES = np.exp(np.linspace(np.log(0.5), np.log(32.0), 121))  # a grid: one parameter needs no optimiser
+UNSURE_BINS = np.linspace(0.1, 0.95, 35)  # candidate thresholds on the calibrated top probability
+MIN_SURE_CLIPS = 50  # a threshold must leave this many clips above it, or their accuracy says little
 CALIBRATED_SUFFIX = "-calibrated"
 NOT_CHANGED_BY_TEMPERATURE = ("far_share", "accuracy_far", "accuracy_near", "not_scored")  # argmax and novelty stay
 
@@ -55,14 +56,14 @@ def plain_hits(probs: np.ndarray, emotions: list[str], labels: list[str], allowe
 
 
 def unsure_threshold(top: np.ndarray, correct: np.ndarray) -> float:
-    """The largest threshold t such that clips whose top probability lies below t were right less than half the time:
-    under it, the answer is more likely wrong than right, so the app says 'unsure'."""
-    chosen = float(UNSURE_BINS[0])
+    """The smallest threshold t such that clips whose top probability is at least t were right at least half the time
+    (and at least MIN_SURE_CLIPS of them): below it the answer is more likely wrong than right, so the app says
+    'unsure'. 1.0 when no such t exists: on voices like these the model is never more often right than wrong."""
     for t in UNSURE_BINS:
-        below = top < t
-        if below.sum() >= 20 and correct[below].mean() < 0.5:
-            chosen = float(t)
-    return chosen
+        above = top >= t
+        if MIN_SURE_CLIPS <= above.sum() and correct[above].mean() >= 0.5:
+            return float(t)
+    return 1.0
 
 
 def calibrate_row(name: str) -> dict | None:
