@@ -89,6 +89,15 @@ def accuracy_text(name: str) -> str:
                          for c, s in unseen["corpora"].items())
         lines.append(f"On whole corpora it never heard (new speakers, sentences, microphones and languages at once, the "
                      f"closest test to your own voice): mean UAR **{_pct(unseen['mean_uar'])}**; {each}.")
+        neutral = [s["neutral_recall"] for s in unseen["corpora"].values() if s.get("neutral_recall") is not None]
+        if neutral:
+            lines.append(f"There it recognised as few as {_pct(min(neutral))} of a corpus's neutral clips.")
+        referenced = unseen_corpus_scores(f"{name}-reference")
+        if referenced and referenced.get("corpora"):
+            recall = [s["neutral_recall"] for s in referenced["corpora"].values() if s.get("neutral_recall") is not None]
+            lines.append(f"With a recording of the speaker's neutral voice (*Calibrate to my voice*): mean UAR "
+                         f"**{_pct(referenced['mean_uar'])}**, neutral recall at least {_pct(min(recall))}; "
+                         + ", ".join(f"{DISPLAY_NAMES.get(c, c)} {_pct(s['uar'])}" for c, s in referenced["corpora"].items()) + ".")
     return "\n\n".join(lines)
 
 

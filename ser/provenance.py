@@ -12,8 +12,10 @@ when cross-validation had held that speaker out (`ser.reports.held_out_predictio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from ser.corpora import DISPLAY_NAMES, CorpusError, Record, parse_ravdess, parse_tess
 from ser.reports import HeldOut, held_out_predictions
@@ -96,7 +98,17 @@ def clip_origin(path: str | Path | None, model) -> ClipOrigin | None:
     corpora = training_corpora(model)
     trained_on = None if corpora is None else record.corpus in corpora
     held_out = held_out_predictions(getattr(model, "name", "")).get(Path(record.path).stem) if trained_on else None
-    return ClipOrigin(record, trained_on, held_out)
+    return ClipOrigin(record, trained_on, with_temperature(held_out, getattr(model, "temperature", 1.0)))
+
+
+def with_temperature(held_out: HeldOut | None, temperature: float) -> HeldOut | None:
+    """The held-out answer as the shipped model would show it: the report keeps the fold models' raw probabilities,
+    the shipped model divides its logits by the temperature it was calibrated with (so 100% beside 40% compares alike)."""
+    if held_out is None or temperature == 1.0:
+        return held_out
+    logits = np.log(np.clip(np.asarray(held_out.probs, dtype=np.float64), 1e-12, 1.0)) / temperature
+    probs = np.exp(logits - logits.max())
+    return replace(held_out, probs=probs / probs.sum())
 
 
 def training_speaker_count(paths: list[str], model) -> int:

@@ -192,6 +192,51 @@ def test_about_tab_shows_the_model_card_and_limits(page):
     page.screenshot(path=str(SCREENSHOTS / "about.png"), full_page=True)
 
 
+REFERENCE_CLIP = "ravdess/Actor_05/03-01-01-01-01-01-05.flac"  # the upload clip's actor, reading neutrally
+
+
+def set_reference(page, path: Path) -> str:
+    """Open the "Calibrate to my voice" panel, upload `path` as the reference and return the panel's sentence."""
+    page.get_by_text("Calibrate to my voice (optional)").first.click()
+    page.click("#reference-input button[aria-label='Upload file']")  # the panel opens on the microphone
+    with page.expect_response(lambda r: "/gradio_api/upload" in r.url and r.status == 200):
+        page.set_input_files("#reference-input input[type=file]", str(path))
+    page.click("#reference-use")
+    said = page.locator("#reference-status").get_by_text(re.compile(r"^(Reference set|The reference recording)"))
+    said.wait_for(state="visible", timeout=ANALYSE_TIMEOUT_MS)
+    return said.inner_text().strip()
+
+
+def test_a_reference_recording_is_used_for_the_next_clip_and_can_be_forgotten(page, labels):
+    said = set_reference(page, corpus_clip(REFERENCE_CLIP))
+    assert said.startswith("Reference set (") and "judged relative to it" in said
+    upload(page, corpus_clip(UPLOAD_CLIP))
+    assert analyse(page) in labels
+    assert "judged relative to your reference recording" in page.inner_text("#status")
+    config = read_config(resolve(None))
+    if (config.get("unsure_threshold") or 0) >= 1.0:  # no confidence was right more often than wrong on unseen corpora
+        assert page.inner_text("#headline").startswith("Unsure; closest to")
+    page.screenshot(path=str(SCREENSHOTS / "analyse-reference.png"), full_page=True)
+    page.click("#reference-forget")
+    page.get_by_text("Reference forgotten").wait_for(state="visible")
+    page.click("#analyse-button")
+    page.wait_for_function("() => !document.querySelector('#status').innerText.includes('reference recording')",
+                           timeout=ANALYSE_TIMEOUT_MS)
+
+
+def test_a_too_short_reference_gets_one_sentence_and_nothing_is_kept(page, tmp_path):
+    short = tmp_path / "short.wav"
+    t = np.arange(int(0.8 * SAMPLE_RATE)) / SAMPLE_RATE
+    sf.write(short, (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32), SAMPLE_RATE)
+    said = set_reference(page, short)
+    assert said == ("The reference recording is 0.8 s long; read the whole sentence (at least 2 s). "
+                    "The analysis goes on without it.")
+    assert "Traceback" not in page.content()
+    upload(page, corpus_clip(UPLOAD_CLIP))
+    analyse(page)
+    assert "reference" not in page.inner_text("#status")
+
+
 # --- a class in front of the page -----------------------------------------------------------------------------------
 
 LESSON_NEUTRAL_CLIP = "03-01-01-01-02-02-07"  # the lesson's neutral clip the cross-validated model heard as calm

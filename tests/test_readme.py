@@ -130,3 +130,22 @@ def test_readme_quotes_the_reports_seed_spread():
     points = (max(spread["uar"]) - min(spread["uar"])) * 100
     assert len(spread["seeds"]) == 5
     assert f"run with five seeds spreads over {points:.1f} points of UAR" in readme.README.read_text()
+
+
+def test_the_default_models_card_and_about_tab_quote_the_unseen_corpus_report():
+    """The model card (written by the training script) and the About tab show the unseen-corpus numbers the README leads
+    with, from the same report."""
+    from app_ui.about import about_model
+
+    name = settings.default_model()
+    report = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())["loco"]
+    loco = report[f"{name}-loco"]
+    card = (settings.MODELS_DIR / name / "README.md").read_text()
+    assert f"mean UAR {loco['mean_uar']:.1%}" in card
+    for scores in loco["corpora"].values():
+        assert f"| {scores['n']} | {scores['uar']:.1%} |" in card
+    about = about_model(name)
+    assert f"mean UAR **{loco['mean_uar']:.1%}**" in about
+    reference = report.get(f"{name}-reference-loco")
+    if reference:
+        assert f"mean UAR **{reference['mean_uar']:.1%}**" in about
