@@ -177,7 +177,7 @@ def test_glob_patterns_select_files(globbed, audio_folder):
 def test_csv_with_calm_and_neutral_merged(globbed, labels, genders):
     _, rows = globbed
     merged = [CALM_NEUTRAL] + [label for label in labels if label not in ("calm", "neutral")]
-    assert list(rows[0]) == ["file", "label", "probability", *merged, *gender_columns(genders), "error"]
+    assert list(rows[0]) == ["file", "label", "probability", "unsure", "unlike_training", *merged, *gender_columns(genders), "error"]
     for row in rows:
         assert row["error"] == ""
         assert_probabilities(row, merged)
@@ -196,7 +196,7 @@ def test_timeline_table_has_one_row_per_window(timed, recording, labels, genders
 
     assert timed.returncode == 0, timed.stderr
     header, *lines = timed.stdout.strip().splitlines()
-    assert header.split() == ["file", "start", "end", "emotion", "prob", *labels, *(["gender"] if genders else [])]
+    assert header.split() == ["file", "start", "end", "emotion", "prob", "unsure", *labels, *(["gender"] if genders else [])]
     expected = window_bounds(voiced_intervals(load_audio(recording)))
     assert len(expected) >= 5  # one window for the first sentence, 3-s windows every second over the rest
     assert len(lines) == len(expected)
@@ -204,8 +204,8 @@ def test_timeline_table_has_one_row_per_window(timed, recording, labels, genders
         cells = line.replace(recording.name, "FILE").split()  # the file name has a space in it
         assert cells[0] == "FILE"
         assert float(cells[1]) == pytest.approx(start, abs=0.051) and float(cells[2]) == pytest.approx(end, abs=0.051)
-        assert cells[3] in labels and cells[4].endswith("%")
-        assert len(cells) == 5 + len(labels) + bool(genders) and (not genders or cells[-1] in genders)
+        assert cells[3] in labels and cells[4].endswith("%") and cells[5] in ("yes", "no", "-")
+        assert len(cells) == 6 + len(labels) + bool(genders) and (not genders or cells[-1] in genders)
 
 
 # --- usage errors: exit status 2, one sentence, no model loaded ---------------------------------------------------
