@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ser import settings
-from ser.audio import load_audio
+from ser.corpora import load_clip
 from ser.corpora import Record, load_records
 from ser.egemaps import FEATURE_SET, N_FEATURES, OPENSMILE_VERSION, egemaps_features
 from train.augment import AUGMENTATIONS, chosen_copies
@@ -39,7 +39,7 @@ def cached_features(records: list[Record], augment: str = "") -> np.ndarray:
         if path.exists():
             rows[i] = np.load(path, allow_pickle=False)
             continue
-        wave = load_audio(record.path)
+        wave = load_clip(record.path)  # TurEV-DB words run down to 0.35 s
         rows[i] = egemaps_features(AUGMENTATIONS[augment](wave) if augment else wave)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npy")
