@@ -16,8 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ser import settings
-from ser.corpora import load_clip
-from ser.corpora import Record, load_records
+from ser.corpora import Record, load_clip, load_records
 from ser.egemaps import FEATURE_SET, N_FEATURES, OPENSMILE_VERSION, egemaps_features
 from train.augment import AUGMENTATIONS, chosen_copies
 
