@@ -149,3 +149,4 @@ def test_the_default_models_card_and_about_tab_quote_the_unseen_corpus_report():
     reference = report.get(f"{name}-reference-loco")
     if reference:
         assert f"mean UAR **{reference['mean_uar']:.1%}**" in about
+        assert f"mean UAR {reference['mean_uar']:.1%}" in card.split("With a reference recording")[1]

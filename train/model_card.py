@@ -86,7 +86,8 @@ def data_summary(records: list[Record]) -> dict:
     }
 
 
-def model_card(name: str, summary: str, details: dict, data: dict, cv: dict | None, loco: dict | None = None) -> str:
+def model_card(name: str, summary: str, details: dict, data: dict, cv: dict | None, loco: dict | None = None,
+               reference_loco: dict | None = None) -> str:
     """A Hugging Face style README.md: what it is, data, protocol and cross-validated scores, limits, licence."""
     from train.common import other_precisions, other_seeds  # late: train.common re-exports this module's functions
 
@@ -122,6 +123,13 @@ def model_card(name: str, summary: str, details: dict, data: dict, cv: dict | No
     else:
         lines += ["Not cross-validated yet: run the training script with `--cv`.", ""]
     lines += loco_lines(loco if loco is not None else loco_summary(name))  # every family: its -loco row, once it ran
+    if reference_loco:
+        lines += ["#### With a reference recording of the speaker (\"Calibrate to my voice\", `--reference`)", "",
+                  f"One neutral clip of each test speaker as the reference (not scored): mean UAR {reference_loco['mean_uar']:.1%} "
+                  f"(reports/cv/{name}-reference-loco.json).", "",
+                  "| test corpus | UAR | neutral recall | most predicted label |", "|---|---|---|---|",
+                  *(f"| {UNSEEN_NAMES.get(c, c)} | {v['uar']:.1%} | {'-' if v['neutral_recall'] is None else format(v['neutral_recall'], '.0%')} "
+                    f"| {v['top_share_label']} ({v['top_share']:.0%}) |" for c, v in reference_loco["corpora"].items()), ""]
     lines += [
         "## Limits", "",
         "- Acted speech recorded in quiet rooms ("

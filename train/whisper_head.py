@@ -300,7 +300,8 @@ def main(argv: list[str] | None = None) -> None:
     summary = ("Speech emotion classifier: a small head on the frozen Whisper-base encoder (the project's default model)." if not args.finetune_layers else
                f"Speech emotion classifier: Whisper-base's encoder with its top {args.finetune_layers} of {ENCODER_LAYERS} layers "
                "fine-tuned, and a small head.")
-    card = common.model_card(cargs.name, summary, describe(args), common.data_summary(records), cv, loco)
+    card = common.model_card(cargs.name, summary, describe(args), common.data_summary(records), cv, loco,
+                             config.get("reference", {}).get("unseen_corpora"))
     model.save(cargs.out, card=card)
     print(f"saved {cargs.out}")
     common.maybe_push(cargs, cargs.out)
