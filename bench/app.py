@@ -45,7 +45,8 @@ def analyse_once(client, clip) -> tuple[float, float]:
     from gradio_client import handle_file
 
     start = time.perf_counter()
-    outputs = client.predict(handle_file(str(clip)), None, "", False, api_name="/analyse")
+    # audio, model, Hub id, merge calm/neutral, guess first (the reference is session state, filled by the app)
+    outputs = client.predict(handle_file(str(clip)), None, "", False, False, api_name="/analyse")
     round_trip = time.perf_counter() - start
     status = next(o for o in outputs if isinstance(o, str) and "analysed in" in o)
     value, unit = STATUS_TIME.search(status).groups()
