@@ -15,9 +15,8 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
 from ser.corpora import DISPLAY_NAMES, CorpusError, Record, parse_ravdess, parse_tess
+from ser.models.base import with_temperature as tempered
 from ser.reports import HeldOut, held_out_predictions
 
 RECOGNISED = {"ravdess": parse_ravdess, "tess": parse_tess}
@@ -106,9 +105,7 @@ def with_temperature(held_out: HeldOut | None, temperature: float) -> HeldOut | 
     the shipped model divides its logits by the temperature it was calibrated with (so 100% beside 40% compares alike)."""
     if held_out is None or temperature == 1.0:
         return held_out
-    logits = np.log(np.clip(np.asarray(held_out.probs, dtype=np.float64), 1e-12, 1.0)) / temperature
-    probs = np.exp(logits - logits.max())
-    return replace(held_out, probs=probs / probs.sum())
+    return replace(held_out, probs=tempered(held_out.probs, temperature))
 
 
 def training_speaker_count(paths: list[str], model) -> int:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,11 +75,16 @@ def test_default_model_answers_the_same_on_every_runtime(name, runtime, waves):
     assert (probs.argmax(axis=1) == reference.argmax(axis=1)).all()
 
 
-def test_a_broken_cached_graph_is_rebuilt_not_trusted(tmp_path, monkeypatch, waves, caplog):
-    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path))
+def float32_encoder_on(monkeypatch, cache: Path, runtime: str, wave: np.ndarray) -> torch.Tensor:
+    """Point the encoder at a fresh cache, float32, on `runtime`; the log-mel input of `wave`."""
+    monkeypatch.setenv("SER_CACHE_DIR", str(cache))
     monkeypatch.setenv("SER_ENCODER_DTYPE", "float32")
-    monkeypatch.setenv("SER_ENCODER_RUNTIME", "onnxruntime")
-    mel = preprocess(waves[0])
+    monkeypatch.setenv("SER_ENCODER_RUNTIME", runtime)
+    return preprocess(wave)
+
+
+def test_a_broken_cached_graph_is_rebuilt_not_trusted(tmp_path, monkeypatch, waves, caplog):
+    mel = float32_encoder_on(monkeypatch, tmp_path, "onnxruntime", waves[0])
     first = encoder_states(mel, ENCODER_LAYERS)
     graph, meta = graph_paths(tmp_path, ENCODER_LAYERS)
     good = graph.read_bytes()
@@ -98,10 +104,7 @@ def test_a_broken_cached_graph_is_rebuilt_not_trusted(tmp_path, monkeypatch, wav
 
 
 def test_a_runtime_that_is_not_installed_falls_back_to_torch(tmp_path, monkeypatch, waves, caplog):
-    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("SER_ENCODER_DTYPE", "float32")
-    monkeypatch.setenv("SER_ENCODER_RUNTIME", "torch")
-    mel = preprocess(waves[0])
+    mel = float32_encoder_on(monkeypatch, tmp_path, "torch", waves[0])
     reference = encoder_states(mel, ENCODER_LAYERS)
     monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` now raises ImportError, as when not installed
     monkeypatch.setenv("SER_ENCODER_RUNTIME", "openvino")

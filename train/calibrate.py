@@ -16,6 +16,7 @@ import argparse
 import numpy as np
 
 from ser.metrics import restrict_probabilities
+from ser.models.base import with_temperature
 from train import common
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.5), np.log(32.0), 121))  # a grid: one parameter needs no optimiser
@@ -23,14 +24,6 @@ UNSURE_BINS = np.linspace(0.1, 0.95, 35)  # candidate thresholds on the calibrat
 MIN_SURE_CLIPS = 50  # a threshold must leave this many clips above it, or their accuracy says little
 CALIBRATED_SUFFIX = "-calibrated"
 NOT_CHANGED_BY_TEMPERATURE = ("far_share", "accuracy_far", "accuracy_near", "not_scored")  # argmax and novelty stay
-
-
-def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(logits / T) from softmax(logits): log p = logits - constant, and softmax ignores constants."""
-    logits = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    out = np.exp(logits)
-    return out / out.sum(axis=1, keepdims=True)
 
 
 def restricted_nll(probs: np.ndarray, emotions: list[str], labels: list[str], allowed: set[str]) -> float:

@@ -150,6 +150,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(logits / T) from softmax(logits): log p = logits - constant, and softmax ignores constants. Used where
+    only probabilities were kept (the cross-validation reports), to show or score them as a calibrated model would."""
+    return softmax(np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)) / temperature)
+
+
 def one_blas_thread() -> None:
     """Run numpy's BLAS (OpenBLAS) on one thread in a process that runs a model; `ser.models.load_dir` calls it.
 
