@@ -8,7 +8,6 @@ download size cap, never looked up as a folder.
 from __future__ import annotations
 
 import html
-import re
 import shutil
 from pathlib import Path
 
@@ -196,46 +195,6 @@ def test_shipped_models_and_the_default_still_work(client, name):
         assert probs == pytest.approx(client.predict(handle_file(str(clip_path(CLIP))), "", api_name="/predict"))
 
 
-def test_about_tab_shows_shipped_cards_and_refuses_paths():
-    from app_ui.about import about_model
-
-    assert "### Limits" in about_model(SHIPPED)
-    card = (settings.MODELS_DIR / SHIPPED / "README.md").read_text().split("\n---\n", 1)[-1]  # after the front matter
-    card_line = next(line for line in card.splitlines() if line.strip() and not line.startswith("#"))
-    assert card_line in about_model(SHIPPED)
-    for ref in [str(settings.MODELS_DIR / SHIPPED), "../", "/etc"]:
-        about = about_model(SHIPPED, ref)
-        assert about.startswith(f"**{html.escape(refusal(ref), quote=False)}**\n") and card_line not in about
-
-
-@pytest.mark.parametrize("name", local_models())
-def test_about_tab_has_one_licence_section_holding_the_cards_licence(name):
-    """The card's licence and the demo's (example clips, encoder, code) are read in one place, not in two sections."""
-    from app_ui.about import about_model
-
-    about = about_model(name)
-    headings = [line for line in about.splitlines() if re.match(r"#+ +licen[cs]e", line, re.I)]
-    assert headings == ["### Licences"]
-    card = (settings.MODELS_DIR / name / "README.md").read_text()
-    card_licence = card.split("## Licence\n", 1)[1].strip().splitlines()[0]  # the shipped cards' one-paragraph licence
-    section = about.split("### Licences\n", 1)[1]
-    assert card_licence in section and "non-commercial" in section and "Whisper-base encoder (OpenAI) is MIT" in section
-
-
-def test_a_hub_cards_license_section_moves_into_the_one_licence_section():
-    """Cards written elsewhere spell it License, use lists, and may show a heading inside a code block."""
-    from app_ui.about import licences_section, split_licence
-
-    card = "### Model\ntext\n#### License\n- weights: apache-2.0\n- data: see below\n### Usage\n```\n## License\n```\n"
-    rest, licence = split_licence(card)
-    assert licence == "- weights: apache-2.0\n- data: see below"
-    assert rest == "### Model\ntext\n### Usage\n```\n## License\n```\n"  # the code block stays
-    section = licences_section("someone/ser", licence)
-    assert section.startswith("### Licences\n- **someone/ser**, from its model card:\n  - weights: apache-2.0\n")
-    assert split_licence("### Model\ntext\n") == ("### Model\ntext\n", None)
-    assert "its model card states no licence" in licences_section("someone/ser", None)
-
-
 @pytest.fixture(scope="module")
 def hub_app(tmp_path_factory):
     """A second app, online against a local test Hub, with a 1-MB download cap and an operator's folder as SER_MODEL
@@ -331,40 +290,3 @@ def test_every_figure_is_valid_plotly_and_long_recordings_are_decimated(monkeypa
         for trace in figure.data:
             columns = np.shape(trace.z)[1] if trace.type == "heatmap" else len(trace.x)
             assert columns <= plots.MAX_COLUMNS
-
-
-# --- the About tab, written for visitors -----------------------------------------------------------------------------
-
-INTERNAL = re.compile(r"reports/|assets/|\.json|\.csv|_s\b|macro_f1|calm_neutral|per_class|SER_[A-Z]|\b0\.\d{2,}|`")
-
-
-@pytest.mark.parametrize("name", local_models())
-def test_about_tab_speaks_in_percentages_without_internal_names(name):
-    from app_ui.about import about_model
-    from ser.reports import chance_level, cv_scores
-
-    about = about_model(name)
-    scores, _ = cv_scores(name)
-    assert f"**UAR {scores['uar'] * 100:.1f}%**" in about
-    assert f"guessing scores {chance_level(scores) * 100:.1f}%" in about and "unweighted average recall" in about
-    assert not INTERNAL.search(about), INTERNAL.search(about)
-    headings = [line for line in about.splitlines() if line.startswith("#")]
-    assert headings.count("### Limits") == 1 and headings.count("### Licences") == 1
-    assert not any(re.match(r"#+ +(limits|limitations|licen[cs]e)", h, re.I) for h in headings if h not in ("### Limits", "### Licences"))
-
-
-def test_about_tab_shows_unseen_corpus_scores_when_the_report_has_them(tmp_path, monkeypatch):
-    """The lead's leave-one-corpus-out rows (accuracy.json "loco", as train.evaluate writes them) reach the page."""
-    import json
-
-    from app_ui.about import about_model
-
-    report = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())
-    report["loco"] = {f"{SHIPPED}-loco": {"protocol_id": "loco", "mean_uar": 0.3125, "corpora": {
-        "urdu": {"uar": 0.4, "labels": ["neutral", "happy", "sad", "angry"]},
-        "ased": {"uar": 0.25, "labels": ["neutral", "happy", "sad", "angry", "fearful"]}}}}
-    (tmp_path / "accuracy.json").write_text(json.dumps(report))
-    monkeypatch.setattr(settings, "REPORTS_DIR", tmp_path)
-    about = about_model(SHIPPED)
-    assert "mean UAR **31.2%**; URDU 40.0% (guessing 25.0%), ASED 25.0% (guessing 20.0%)." in about
-    assert "never heard" in about_model("resnet18") and "mean UAR **" not in about_model("resnet18")
