@@ -99,6 +99,9 @@ def calibrate_row(name: str) -> dict | None:
         scores["corpora"][corpus]["unsure_share"] = float(unsure.mean())
         scores["corpora"][corpus]["accuracy_unsure"] = float(right[unsure].mean()) if unsure.any() else None
         scores["corpora"][corpus]["accuracy_sure"] = float(right[~unsure].mean()) if (~unsure).any() else None
+        scores["corpora"][corpus]["plain_accuracy"] = float(right.mean())  # the app's answer, as a visitor reads it
+    # pooled over every clip: how often the label the app shows is right on corpora the model never heard
+    scores["plain_accuracy"] = float(np.concatenate(list(hits.values())).mean())
     return {**scores, "train_time_s": result["train_time_s"], "eval_wall_time_s": result["eval_wall_time_s"],
             "temperature": temperature, "unsure_threshold": threshold, "calibrated_from": name, "predictions": predictions}
 

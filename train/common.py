@@ -164,7 +164,7 @@ def predict_records(model: EmotionModel, records: list[Record]) -> np.ndarray:
 
 OPTIONAL_CV_KEYS = ("noisy_test", "protocol_id", "mean_fold_uar")  # noisy_test: noisy copies of the test clips (train.whisper_head)
 LOCO_KEYS = ("protocol_id", "protocol", "corpora", "mean_uar", "train_time_s", "eval_wall_time_s")
-OPTIONAL_LOCO_KEYS = ("temperature", "unsure_threshold", "calibrated_from")  # rows of train/calibrate.py
+OPTIONAL_LOCO_KEYS = ("temperature", "unsure_threshold", "calibrated_from", "plain_accuracy")  # rows of train/calibrate.py
 PREDICTIONS_SUFFIX = ".predictions.csv"  # reports/cv/<name>.predictions.csv: every test clip's probabilities
 
 

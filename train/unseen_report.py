@@ -49,6 +49,8 @@ def loco_rows(models: dict) -> list[str]:
 def loco_details(name: str, m: dict) -> list[str]:
     calibration = (f"Temperature {m['temperature']:.2f} (each corpus scored with one fitted on the others), unsure below "
                    f"{m['unsure_threshold']:.0%}." if "temperature" in m else "")
+    if m.get("plain_accuracy") is not None:
+        calibration += f" Over every clip, the app's answer (the label on top of all 8) is right {_pct(m['plain_accuracy'])} of the time."
     lines = ["", f"### {name}: {m.get('description', '')}", "", *([calibration, ""] if calibration else []),
              "| test corpus | clips | speakers | trained on | UAR | accuracy | neutral recall | ECE | predicted most |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -65,6 +67,8 @@ def loco_details(name: str, m: dict) -> list[str]:
         if c.get("far_share") is not None:
             checks += (f" Unlike the training clips (novelty over the 99th percentile of the training clips'): {c['far_share']:.0%}"
                        f" of the clips, right {_pct(c.get('accuracy_far'))} of the time against {_pct(c.get('accuracy_near'))} for the others.")
+        if c.get("plain_accuracy") is not None:
+            checks += f" The app's answer (the label on top of all 8) is right for {_pct(c['plain_accuracy'])} of the clips."
         if c.get("unsure_share") is not None:
             checks += (f" Unsure (calibrated top probability under the threshold): {c['unsure_share']:.0%} of the clips, right "
                        f"{_pct(c.get('accuracy_unsure'))} of the time against {_pct(c.get('accuracy_sure'))} for the others.")
