@@ -28,6 +28,7 @@ from ser.provenance import training_speaker_count
 from ser.cli_formats import FORMATS, WRITERS, output_format
 from ser.cli_inputs import decoded, expand_paths
 from ser.cli_rows import BATCH_SIZE, load, load_error, predict_rows
+from ser.scale.command import add_arguments as add_engine_arguments
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EVAL_PROG = "python -m ser eval"
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="torch threads for the model (default: torch's choice, one per core; on a busy machine 1 is faster)")
     predict.add_argument("--batch-size", type=int, default=BATCH_SIZE, metavar="N", help="clips per model call (default %(default)s)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar or summary on standard error")
+    add_engine_arguments(predict)  # --engine ray and its flags (ser.scale)
     commands.add_parser("eval", help="run the evaluation protocol (python -m train.evaluate); options are passed on", add_help=False)
     return parser
 
@@ -87,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
 def run_predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    if args.engine == "ray":  # the same rows from a Ray Data job (ser.scale)
+        from ser.scale.command import run_ray
+
+        return run_ray(args)
     if args.workers < 0 or args.batch_size < 1 or (args.threads is not None and args.threads < 1):
         print("--workers must be 0 or more, --threads and --batch-size 1 or more.", file=sys.stderr)
         return EXIT_USAGE

@@ -37,6 +37,11 @@ def _record(row: Row, labels: list[str], timeline: bool, genders: list[str] = ()
     return record
 
 
+def records(rows: list[Row], labels: list[str], timeline: bool, genders: list[str] = ()) -> list[dict]:
+    """Rows as dicts in column order with unformatted values (None when empty): what JSON, CSV and Parquet hold."""
+    return [_record(r, labels, timeline, genders) for r in rows]
+
+
 def format_json(rows: list[Row], labels: list[str], timeline: bool, genders: list[str] = ()) -> str:
     return json.dumps([_record(r, labels, timeline, genders) for r in rows], indent=2) + "\n"
 

@@ -1,0 +1,178 @@
+"""`python -m ser predict` on the same RAVDESS clips in-process and through local Ray, in one run on one machine
+-> reports/scale.json and reports/scale.md (docs/scale.md quotes them).
+
+    python -m bench.scale              # every RAVDESS clip (1,440; ~10 min on 2 idle cores)
+    python -m bench.scale --limit 240  # the first 240 clips
+
+Runs, each a fresh process as a user starts it: in-process (torch's default threads), Ray with one actor per core
+(one torch thread each, the default), Ray with one actor of all cores' threads, and Ray with one one-thread actor (the
+per-actor figure of the scaling model). A one-clip run of each engine gives its fixed start-up cost. Then, in this
+process, decoding and the model timed apart on the same clips (one thread): what bounds an actor.
+Peak memory per actor: the largest resident memory of each classifying actor's process, sampled every 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import soundfile as sf
+
+from ser import settings
+from ser.corpora import scan_corpus
+from ser.metrics import read_report, write_report
+
+ACTOR_TITLE = "MapBatches(Classifier)"  # Ray titles an actor's process ray::MapWorker(MapBatches(Classifier))
+RSS_POLL_S = 0.02
+TIMING_CLIPS = 48  # clips for the decode/model split measured in this process
+HOURS_PLANNED = (1_000, 100_000)
+NODE_CORES = (16, 64)  # the machines the cost table is worked out for
+GOAL_OVERHEAD = 0.15  # the issue's goal: local Ray within 15% of in-process on 2 cores
+REPORT = "scale.json"
+
+
+def run(args: list[str]) -> dict:
+    """`python -m ser predict ARGS --quiet`: wall seconds, peak RSS of the whole process tree and of each actor (MB)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "ser", "predict", *args, "--quiet"], cwd=settings.PROJECT_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    root, peak, actors = psutil.Process(proc.pid), 0, {}
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree))
+            for p in tree:
+                if ACTOR_TITLE in " ".join(p.cmdline()):
+                    actors[p.pid] = max(actors.get(p.pid, 0), p.memory_info().rss)
+        except psutil.Error:  # a process ended between listing and sampling
+            pass
+        time.sleep(RSS_POLL_S)
+    wall = time.perf_counter() - start
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak / 1e6, 1), "exit_status": proc.returncode,
+            "actor_processes": len(actors), "peak_rss_per_actor_mb": round(max(actors.values(), default=0) / 1e6, 1),
+            "stderr": proc.stderr.read().decode(errors="replace")[-1000:]}
+
+
+def engine_run(name: str, paths: list[str], audio_s: float, extra: list[str], tmp: str) -> dict:
+    """One engine on all clips, after a one-clip run for its fixed cost; throughput end to end and once started."""
+    suffix = "parquet" if "ray" in extra else "csv"
+    one = run([paths[0], *extra, "--out", f"{tmp}/{name}-one.{suffix}"])
+    result = run([*paths, *extra, "--out", f"{tmp}/{name}.{suffix}"])
+    steady_s = max(result["wall_s"] - one["wall_s"], 1e-9)
+    return {"args": " ".join(extra) or "(in-process defaults)", **result, "one_clip_wall_s": one["wall_s"],
+            "clips_per_s": round(len(paths) / result["wall_s"], 2), "realtime_factor": round(audio_s / result["wall_s"], 1),
+            "steady_clips_per_s": round(len(paths) / steady_s, 2), "steady_realtime_factor": round(audio_s / steady_s, 1)}
+
+
+def split_timing(paths: list[str]) -> dict:
+    """Decode and model time per clip on one thread, in this process: which of the two bounds an actor."""
+    import torch
+
+    from ser import inference
+    from ser.cli_inputs import decode
+    from ser.models import load_model
+
+    torch.set_num_threads(1)
+    clips = paths[:TIMING_CLIPS]
+    start = time.perf_counter()
+    waves = [decode(p)[0] for p in clips]
+    decode_s = (time.perf_counter() - start) / len(clips)
+    model = load_model(None)
+    inference.warm_up(model)
+    start = time.perf_counter()
+    for first in range(0, len(waves), 8):
+        inference.analyse_batch(waves[first:first + 8], model)
+    model_s = (time.perf_counter() - start) / len(waves)
+    return {"clips": len(clips), "decode_ms_per_clip": round(decode_s * 1e3, 1), "model_ms_per_clip": round(model_s * 1e3, 1),
+            "decode_share_of_an_actor": round(decode_s / (decode_s + model_s), 3),
+            "bound": "model" if model_s > decode_s else "decode"}
+
+
+def cost_table(per_actor_rtf: float, threads_per_actor: int = 1) -> list[dict]:
+    """Wall hours for an archive on N nodes of C cores, one actor per `threads_per_actor` cores, from one actor's real-time
+    factor: the model assumes actors scale linearly (they share nothing but the object store and the output folder)."""
+    rows = []
+    for hours in HOURS_PLANNED:
+        for cores in NODE_CORES:
+            actors_per_node = cores // threads_per_actor
+            for nodes in (1, 10, 100):
+                rows.append({"audio_hours": hours, "cores_per_node": cores, "nodes": nodes,
+                             "wall_hours": round(hours / (per_actor_rtf * actors_per_node * nodes), 2),
+                             "core_hours": round(hours / per_actor_rtf * threads_per_actor, 0)})
+    return rows
+
+
+def markdown(report: dict) -> str:
+    runs = report["runs"]
+    lines = [f"# Scale-out: in-process vs local Ray ({report['generated']})", "",
+             f"`{report['command']}` on {report['clips']} RAVDESS clips ({report['audio_s'] / 3600:.2f} h of audio), "
+             f"{report['machine'].get('cpu_model')} x {report['machine'].get('cpu_count')} cores; load average before "
+             f"{report['load_average_before']}, after {report['load_average_after']}.", "",
+             "| run | args | wall s | clips/s | x real time | start-up s (one clip) | steady x real time | peak RSS MB | actors | peak RSS per actor MB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        lines.append(f"| {name} | `{r['args']}` | {r['wall_s']} | {r['clips_per_s']} | {r['realtime_factor']} | {r['one_clip_wall_s']} | "
+                     f"{r['steady_realtime_factor']} | {r['peak_rss_mb']} | {r['actor_processes']} | {r['peak_rss_per_actor_mb']} |")
+    o = report["overhead"]
+    split = report["split"]
+    lines += ["", f"Ray's overhead, default Ray vs in-process wall time: {o['end_to_end']:+.1%} end to end, "
+                  f"{o['steady']:+.1%} once started (goal: within {GOAL_OVERHEAD:.0%}; {'met' if o['meets_goal'] else 'not met'}).",
+              f"One actor, one thread: {split['model_ms_per_clip']} ms of model and {split['decode_ms_per_clip']} ms of decoding per clip "
+              f"({split['decode_share_of_an_actor']:.0%} decoding): an actor is bound by the {split['bound']}.",
+              f"Scaling model: clips/s = {report['per_actor_clips_per_s']} per one-thread actor x actors; "
+              f"{report['per_actor_realtime_factor']}x real time per actor.", "",
+              "| audio hours | cores per node | nodes | wall hours | core hours |", "|---|---|---|---|---|"]
+    lines += [f"| {r['audio_hours']:,} | {r['cores_per_node']} | {r['nodes']} | {r['wall_hours']} | {r['core_hours']:,.0f} |"
+              for r in report["cost"]]
+    lines += ["", *[f"- {note}" for note in report["notes"]]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, default=None, help="the first N RAVDESS clips only")
+    args = parser.parse_args(argv)
+    cores = os.cpu_count() or 1
+    paths = [r.path for r in scan_corpus("ravdess")][:args.limit]
+    audio_s = sum(sf.info(p).duration for p in paths)
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    plans = {"in-process": [], "ray": ["--engine", "ray"],
+             "ray-1-actor-all-threads": ["--engine", "ray", "--actors", "1", "--threads", str(cores)],
+             "ray-1-actor-1-thread": ["--engine", "ray", "--actors", "1", "--threads", "1"]}
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, extra in plans.items():
+            print(f"== {name}", flush=True)
+            runs[name] = engine_run(name, paths, audio_s, extra, tmp)
+    split = split_timing(paths)
+    base, ray = runs["in-process"], runs["ray"]
+    per_actor = runs["ray-1-actor-1-thread"]
+    overhead = {"end_to_end": round(ray["wall_s"] / base["wall_s"] - 1, 3),
+                "steady": round(base["steady_realtime_factor"] / ray["steady_realtime_factor"] - 1, 3)}
+    overhead["meets_goal"] = overhead["end_to_end"] <= GOAL_OVERHEAD
+    report = {"clips": len(paths), "limit": args.limit, "audio_s": round(audio_s, 1), "cores": cores, "runs": runs,
+              "overhead": overhead, "split": split, "per_actor_clips_per_s": per_actor["steady_clips_per_s"],
+              "per_actor_realtime_factor": per_actor["steady_realtime_factor"],
+              "cost": cost_table(per_actor["steady_realtime_factor"]),
+              "load_average_before": load_before, "load_average_after": [round(x, 2) for x in os.getloadavg()],
+              "notes": ["Wall times are end to end (Python start-up, starting Ray, loading the model once per actor, "
+                        "writing the output); 'steady' subtracts each engine's one-clip run.",
+                        "The cost table extrapolates the one-actor figure linearly; it is a model, not a measurement "
+                        "on a cluster (no machine with more cores was available to this run)."]}
+    command = "python -m bench.scale" + (f" --limit {args.limit}" if args.limit else "")
+    write_report(report, name=REPORT, command=command)
+    md = markdown(read_report(REPORT))
+    (settings.REPORTS_DIR / "scale.md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
