@@ -6,7 +6,8 @@
 Order: audio loader, per-clip latency of each shipped model, the transformers pipeline peers on the same clips,
 the default model's encoder on each runtime (bench.encoder_runtimes), the CLI on RAVDESS, the CLI's timeline of a
 10-minute recording, the default model's latency, CLI and timeline again with its encoder in int8
-(`SER_ENCODER_DTYPE=int8`), the app through gradio_client, and the app under concurrent load (bench.load).
+(`SER_ENCODER_DTYPE=int8`), the CLI in-process and through local Ray (bench.scale, one round here: ~4 min), the app
+through gradio_client, and the app under concurrent load (bench.load).
 A benchmark that fails is recorded with its error; the others still run.
 """
 
@@ -104,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         step(results, "int8_latency", latency.run_model, settings.default_model(), plan["runs"], waves)
         step(results, "int8_cli", throughput.cli_throughput, plan["cli_limit"])
         step(results, "int8_timeline", throughput.timeline, plan["recording_s"])
+    # the same RAVDESS clips in-process and through local Ray (reports/scale.md)
+    step(results, "scale", module_report, "bench.scale", ["--rounds", "1"] + (["--limit", "48"] if args.quick else []),
+         "scale.json", args.quick)
     if (settings.PROJECT_ROOT / "app.py").exists():
         step(results, "app", module_report, "bench.app", plan["app"], "bench_app.json", args.quick)
         step(results, "load", module_report, "bench.load", ["--clients", "5", "--requests", "4"] if args.quick else [],

@@ -2,7 +2,8 @@
 
 One Ray for the module (2 CPUs, started here as `ray.init` would start it on a laptop); every CLI run joins it with
 --address, which is also how a run reaches a cluster. Runs, each a few seconds:
-  compared    - six clips, a text file named .wav and a missing path, in-process (JSON) and through Ray (Parquet)
+  compared    - six clips, a recording longer than the timeline threshold, a text file named .wav and a missing path,
+                in-process (JSON) and through Ray (Parquet)
   interrupted - 48 files, Ctrl-C once the first part file is written, then the same command again: every file once
   killed      - 48 files, the classifying actor killed with SIGKILL mid-run: Ray restarts it, every file once (CSV, a file:// URI)
 """
@@ -18,10 +19,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
+import soundfile as sf
 
 from ser import settings
+from ser.audio import SAMPLE_RATE, load_audio, trim_silence
+from ser.inference import LONG_CLIP_S
 from ser.scale.archive import KEY_COLUMNS
 
 ray = pytest.importorskip("ray", reason="ray is installed by requirements-dev.txt (requirements-scale.txt)")
@@ -29,6 +34,8 @@ ray = pytest.importorskip("ray", reason="ray is installed by requirements-dev.tx
 CLIPS = ["Actor_01/03-01-05-02-01-01-01.flac", "Actor_02/03-01-03-01-02-01-02.flac", "Actor_03/03-01-04-02-01-02-03.flac",
          "Actor_04/03-01-06-01-01-01-04.flac", "Actor_05/03-01-01-01-02-02-05.flac", "Actor_06/03-01-07-02-02-01-06.flac"]
 BROKEN = "broken.wav"
+RECORDING = "four sentences.wav"
+LABELLED = len(CLIPS) + 1  # the clips and the recording
 MISSING = "no/such/file.wav"
 ACTOR_TITLE = "MapBatches(Classifier)"  # Ray titles an actor's process ray::MapWorker(MapBatches(Classifier))
 COPIES = 8
@@ -76,6 +83,9 @@ def archive(tmp_path_factory, data_dir) -> Path:
     for clip in CLIPS:
         (folder / Path(clip).name).write_bytes((data_dir / "ravdess" / clip).read_bytes())
     (folder / BROKEN).write_text("this is a text file, not audio\n")
+    # longer than the timeline threshold: the average of its windows, through `inference.timeline`, in both engines
+    speech = np.concatenate([trim_silence(load_audio(data_dir / "ravdess" / clip)) for clip in CLIPS[:4]])
+    sf.write(folder / RECORDING, speech, SAMPLE_RATE, subtype="PCM_16")
     return folder
 
 
@@ -99,11 +109,12 @@ def compared(archive, ray_address, tmp_path_factory):
     return local, json.loads((out / "rows.json").read_text()), distributed, read_parts(out / "rows.parquet")
 
 
-def test_ray_gives_the_in_process_rows(compared):
+def test_ray_gives_the_in_process_rows(compared, archive):
     local, local_rows, distributed, ray_rows = compared
+    assert sf.info(archive / RECORDING).duration > LONG_CLIP_S  # so its row is the average of a timeline's windows
     assert local.returncode == distributed.returncode == 1, distributed.stderr  # the broken and the missing file
     assert "Traceback" not in distributed.stderr
-    assert files_of(ray_rows) == files_of(local_rows) and len(ray_rows) == len(CLIPS) + 2
+    assert files_of(ray_rows) == files_of(local_rows) and len(ray_rows) == LABELLED + 2
     by_file = {r["file"]: r for r in ray_rows}
     for expected in local_rows:
         got = by_file[expected["file"]]
@@ -121,7 +132,7 @@ def test_bad_files_are_rows_with_one_sentence_and_the_summary_counts_them(compar
     assert set(errors) == {str(archive / BROKEN), MISSING}
     assert "'broken.wav' is not audio that can be read" in errors[str(archive / BROKEN)]
     assert all(e.endswith(".") and e.count(". ") == 0 for e in errors.values())
-    assert f"{len(CLIPS)} of {len(CLIPS) + 2} file(s) labelled, 2 failed, 0 skipped" in distributed.stderr
+    assert f"{LABELLED} of {LABELLED + 2} file(s) labelled, 2 failed, 0 skipped" in distributed.stderr
 
 
 def wait_for(condition, process: subprocess.Popen, what: str):
@@ -171,8 +182,9 @@ def classifying_actors() -> list[psutil.Process]:
 def test_a_killed_actor_is_restarted_and_every_file_lands_once(long_archive, archive, ray_address, tmp_path):
     out = tmp_path / "labels.csv"
     uri = "file://" + str(archive / Path(CLIPS[0]).name)  # any filesystem pyarrow reads; here the local one
-    run = cli(str(long_archive), uri, "--engine", "ray", "--address", ray_address, "--out", str(out), "--actors", "1",
-              "--batch-size", "1", wait=False)
+    args = [str(long_archive), uri, "--engine", "ray", "--address", ray_address, "--out", str(out), "--actors", "1",
+            "--batch-size", "1"]
+    run = cli(*args, wait=False)
     victim = wait_for(classifying_actors, run, "busy actor")[0]
     victim.send_signal(signal.SIGKILL)
     _, stderr = run.communicate(timeout=RUN_TIMEOUT_S)
@@ -182,13 +194,21 @@ def test_a_killed_actor_is_restarted_and_every_file_lands_once(long_archive, arc
     assert sorted(files) == sorted(set(files)) and len(files) == COPIES * len(CLIPS) + 1  # the folder's files and the URI, once
     assert uri in files and all(r["error"] == "" and r["unsure"] in ("True", "False") for r in rows)
     assert not psutil.pid_exists(victim.pid) or victim.status() == psutil.STATUS_ZOMBIE
+    again = cli(*args)  # the CSV parts' keys are read back: nothing left to label
+    assert again.returncode == 0 and f"{len(files)} already in {out}, 0 to label" in again.stderr, again.stderr
 
 
-def test_usage_errors_need_no_ray():
+def test_usage_errors_start_no_ray_and_write_nothing(tmp_path):
     result = cli("x.wav", "--engine", "ray")
     assert result.returncode == 2 and "give --out" in result.stderr
-    result = cli("x.wav", "--engine", "ray", "--out", "rows.json", "--format", "json")
+    result = cli("x.wav", "--engine", "ray", "--out", str(tmp_path / "rows.json"), "--format", "json")
     assert result.returncode == 2 and "not json" in result.stderr
+    result = cli("x.wav", "--engine", "ray", "--out", str(tmp_path / "rows.parquet"), "--model", "no-such-model")
+    assert result.returncode == 2 and "No model 'no-such-model'" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "taken.parquet").write_text("a file where the output folder would go\n")
+    result = cli("x.wav", "--engine", "ray", "--out", str(tmp_path / "taken.parquet"))
+    assert result.returncode == 2 and "is a file" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.parquet"]
 
 
 def test_the_in_process_cli_never_imports_ray():

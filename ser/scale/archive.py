@@ -65,7 +65,6 @@ def _uri_entries(uri: str) -> list[Entry]:
     """The audio files under a URI (recursively), or one error entry when it cannot be listed."""
     from pyarrow import fs
 
-    scheme = uri[:uri.index("://") + 3]
     try:
         filesystem, root = fs.FileSystem.from_uri(uri)
         info = filesystem.get_file_info(root)
@@ -80,7 +79,8 @@ def _uri_entries(uri: str) -> list[Entry]:
                 return [Entry(uri, error=f"The folder {uri!r} holds no audio files ({', '.join(AUDIO_SUFFIXES)}).")]
     except Exception as err:  # unknown scheme, no credentials, no network: one sentence, and the rest of the run goes on
         return [Entry(uri, error=f"{uri!r} cannot be listed ({type(err).__name__}); check the address and its credentials.")]
-    return [Entry(scheme + i.path.lstrip("/") if scheme != "file://" else scheme + i.path, i.size, i.mtime_ns) for i in found]
+    # each file's URI is the given one plus its path below the given folder (keeps any host:port of hdfs:// and the like)
+    return [Entry(uri.rstrip("/") + i.path[len(root.rstrip("/")):], i.size, i.mtime_ns) for i in found]
 
 
 def list_entries(patterns: Iterable[str]) -> list[Entry]:

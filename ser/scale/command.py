@@ -13,6 +13,7 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import dataclass
 
 from ser.scale.archive import OUTPUT_FORMATS, ArchiveError, Output, done_keys, list_entries, output_format, prepare
 
@@ -90,11 +91,46 @@ def reference_profile(path: str | None, model_ref: str):
         return None
 
 
-def run_ray(args: argparse.Namespace) -> int:
-    """Label the files as a Ray Data job; the summary on standard error; the exit status."""
+@dataclass
+class Totals:
+    """What the part files written so far hold."""
+
+    files: int = 0
+    failed: int = 0
+    rows: int = 0
+    audio_s: float = 0.0
+
+    def add(self, part: dict) -> None:
+        for name in ("files", "failed", "rows", "audio_s"):
+            setattr(self, name, getattr(self, name) + part[name])
+
+
+def label(todo: list, options, output: Output, args: argparse.Namespace, totals: Totals, say) -> None:
+    """Run the Ray job on the files to label, a progress bar counting files and hours of audio as parts are written."""
     from tqdm import tqdm
 
-    from ser.cli_rows import load_error
+    from ser.scale import job
+
+    with job.ray_session(args.address) as cpus:
+        plan = job.JobPlan(args.actors or max(1, math.floor(cpus / options.threads)), float(options.threads),
+                           args.rows_per_file or job.ROWS_PER_FILE)
+        say(f"Ray: {cpus:g} CPU(s), {plan.actors} actor(s) of {plan.cpus_per_actor:g} CPU")
+        with tqdm(total=len(todo), unit="file", file=sys.stderr, disable=args.quiet, dynamic_ncols=True) as bar:
+            for part in job.run(todo, options, output, plan):
+                totals.add(part)
+                bar.set_postfix_str(f"{totals.audio_s / 3600:.2f} h of audio", refresh=False)
+                bar.update(part["files"])
+
+
+def summary(totals: Totals, to_label: int, skipped: int, wall: float, out: str) -> str:
+    speed = f", {totals.audio_s / wall:.0f}x real time" if totals.audio_s else ""
+    return (f"{totals.files - totals.failed} of {to_label} file(s) labelled, {totals.failed} failed, {skipped} skipped "
+            f"(already labelled); {totals.audio_s / 3600:.2f} h of audio in {wall:.1f} s{speed} -> {out}")
+
+
+def run_ray(args: argparse.Namespace) -> int:
+    """Label the files as a Ray Data job; the summary on standard error; the exit status."""
+    from ser.models.base import ModelError
     from ser.scale.stages import ClipOptions
 
     message = usage_error(args)
@@ -106,52 +142,30 @@ def run_ray(args: argparse.Namespace) -> int:
     except ImportError:
         print(f"--engine ray needs Ray, which is not installed: {INSTALL_HINT}", file=sys.stderr)
         return EXIT_USAGE
-    from ser.scale import job
-
     started = time.perf_counter()
     output = Output(args.out, output_format(args.format, args.out))
     try:
-        prepare(output)
         model, name, notice = model_for_workers(args.model)
-    except (ArchiveError, OSError) as err:
+        prepare(output)
+    except (ArchiveError, ModelError, OSError) as err:  # ModelError: no such model, or a Hub id that cannot be used
         print(err, file=sys.stderr)
         return EXIT_USAGE
-    except Exception as err:
-        message = load_error(err)
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        return EXIT_USAGE
+    say = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     if notice:
         print(notice, file=sys.stderr)
     entries = list_entries(args.paths)
     done = done_keys(output)
     todo = [e for e in entries if e.key not in done]
-    threads = args.threads or THREADS_PER_ACTOR
-    options = ClipOptions(model, args.timeline, args.merge_calm_neutral, args.batch_size, threads,
+    options = ClipOptions(model, args.timeline, args.merge_calm_neutral, args.batch_size, args.threads or THREADS_PER_ACTOR,
                           reference_profile(args.reference, model))
-    totals = {"files": 0, "failed": 0, "rows": 0, "audio_s": 0.0}
-    say = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     say(f"Model {name}: {len(entries)} file(s), {len(entries) - len(todo)} already in {args.out}, {len(todo)} to label")
-    if todo:
-        try:
-            with job.ray_session(args.address) as cpus:
-                plan = job.JobPlan(args.actors or max(1, math.floor(cpus / threads)), float(threads),
-                                   args.rows_per_file or job.ROWS_PER_FILE)
-                say(f"Ray: {cpus:g} CPU(s), {plan.actors} actor(s) of {plan.cpus_per_actor:g} CPU")
-                with tqdm(total=len(todo), unit="file", file=sys.stderr, disable=args.quiet, dynamic_ncols=True) as bar:
-                    for part in job.run(todo, options, output, plan):
-                        for key in totals:
-                            totals[key] += part[key]
-                        bar.set_postfix_str(f"{totals['audio_s'] / 3600:.2f} h of audio", refresh=False)
-                        bar.update(part["files"])
-        except KeyboardInterrupt:
-            print(f"Interrupted: {totals['files']} file(s) written to {args.out}; rerun the same command to label the rest.",
-                  file=sys.stderr)
-            return EXIT_INTERRUPTED
-    wall = time.perf_counter() - started
-    speed = f", {totals['audio_s'] / wall:.0f}x real time" if totals["audio_s"] else ""
-    say(f"{totals['files'] - totals['failed']} of {len(todo)} file(s) labelled, {totals['failed']} failed, "
-        f"{len(entries) - len(todo)} skipped (already labelled); {totals['audio_s'] / 3600:.2f} h of audio in {wall:.1f} s"
-        f"{speed} -> {args.out}")
-    return EXIT_FAILED if totals["failed"] else EXIT_OK
+    totals = Totals()
+    try:
+        if todo:
+            label(todo, options, output, args, totals, say)
+    except KeyboardInterrupt:
+        print(f"Interrupted: {totals.files} file(s) written to {args.out}; rerun the same command to label the rest.",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    say(summary(totals, len(todo), len(entries) - len(todo), time.perf_counter() - started, args.out))
+    return EXIT_FAILED if totals.failed else EXIT_OK

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ser.audio import SAMPLE_RATE
 from ser.scale.archive import KEY_COLUMNS, Entry, Output, is_uri, read_bytes, write_part
 
 AUDIO_S_COLUMN = "_audio_s"  # seconds of audio, on a file's first row only: for the progress bar, never written out
@@ -51,19 +52,25 @@ def decode_batch(batch):
     from ser.cli_inputs import decode
 
     waves, errors = [], []
-    for file, error in zip(batch.column("file").to_pylist(), batch.column("error").to_pylist()):
+    sizes = batch.column(KEY_COLUMNS[0]).to_pylist()
+    for file, size, error in zip(batch.column("file").to_pylist(), sizes, batch.column("error").to_pylist()):
         wave = None
         if error is None:
-            wave, error = decode(file) if not is_uri(file) else _decode_uri(file)
+            wave, error = decode(file) if not is_uri(file) else _decode_uri(file, size)
         waves.append(None if wave is None else np.asarray(wave, dtype=WAVE_DTYPE).tobytes())
         errors.append(error)
     return (batch.set_column(batch.schema.get_field_index("wave"), "wave", pa.array(waves, pa.large_binary()))
             .set_column(batch.schema.get_field_index("error"), "error", pa.array(errors, pa.string())))
 
 
-def _decode_uri(uri: str) -> tuple[np.ndarray | None, str | None]:
+def _decode_uri(uri: str, size: int | None) -> tuple[np.ndarray | None, str | None]:
+    """A remote file read into memory and decoded; one over the upload cap is refused before it is read, as a local one is."""
+    from ser import settings
     from ser.cli_inputs import decode
 
+    if size is not None and size > settings.max_upload_mb() * 1e6:
+        return None, (f"The file {uri.rsplit('/', 1)[-1]!r} is {size / 1e6:.0f} MB, more than the "
+                      f"{settings.max_upload_mb():.0f} MB limit; split it or raise SER_MAX_UPLOAD_MB.")
     try:
         data = read_bytes(uri)
     except Exception as err:
@@ -113,7 +120,7 @@ class Classifier:
         keys = dict(zip(files, zip(batch.column(KEY_COLUMNS[0]).to_pylist(), batch.column(KEY_COLUMNS[1]).to_pylist())))
         stream = [(file, None if data is None else np.frombuffer(data, dtype=WAVE_DTYPE).copy(), error)
                   for file, data, error in zip(files, batch.column("wave").to_pylist(), batch.column("error").to_pylist())]
-        seconds = {file: (0.0 if wave is None else wave.size / _sample_rate()) for file, wave, _ in stream}
+        seconds = {file: (0.0 if wave is None else wave.size / SAMPLE_RATE) for file, wave, _ in stream}
         opts = self.options
         rows = predict_rows(self.model, stream, opts.timeline, opts.merge_calm_neutral, opts.batch_size, None, opts.reference)
         out, counted = [], set()
@@ -124,12 +131,6 @@ class Classifier:
             counted.add(file)
             out.append(record)
         return pa.Table.from_pylist(out, schema=self.schema)
-
-
-def _sample_rate() -> int:
-    from ser.audio import SAMPLE_RATE
-
-    return SAMPLE_RATE
 
 
 def write_batch(batch, output: Output):
