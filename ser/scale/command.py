@@ -77,13 +77,17 @@ def model_for_workers(ref: str | None) -> tuple[str, str, str | None]:
     return ref or settings.default_model(), name, notice
 
 
-def reference_profile(path: str | None, model_ref: str):
-    """The speaker's reference profile, computed here once (as the in-process CLI does) and handed to every actor."""
+def reference_profile(path: str | None, model_ref: str, threads: int):
+    """The speaker's reference profile, computed here once (as the in-process CLI does) and handed to every actor;
+    on the actors' thread count, since bfloat16 encoders give slightly different numbers on another."""
     if not path:
         return None
+    import torch
+
     from ser.models import load_model
     from ser.reference import ReferenceError, reference_profile as profile
 
+    torch.set_num_threads(threads)
     try:
         return profile(path, load_model(model_ref))
     except ReferenceError as err:
@@ -156,8 +160,9 @@ def run_ray(args: argparse.Namespace) -> int:
     entries = list_entries(args.paths)
     done = done_keys(output)
     todo = [e for e in entries if e.key not in done]
-    options = ClipOptions(model, args.timeline, args.merge_calm_neutral, args.batch_size, args.threads or THREADS_PER_ACTOR,
-                          reference_profile(args.reference, model))
+    threads = args.threads or THREADS_PER_ACTOR
+    options = ClipOptions(model, args.timeline, args.merge_calm_neutral, args.batch_size, threads,
+                          reference_profile(args.reference, model, threads))
     say(f"Model {name}: {len(entries)} file(s), {len(entries) - len(todo)} already in {args.out}, {len(todo)} to label")
     totals = Totals()
     try:
