@@ -112,3 +112,12 @@ def training_speaker_count(paths: list[str], model) -> int:
     """How many of `paths` are clips of corpora `model` says it was trained on (the CLI warns about them)."""
     corpora = training_corpora(model) or set()
     return sum(1 for path in paths if (record := identify(path)) is not None and record.corpus in corpora)
+
+
+def training_speaker_note(paths: list[str], model) -> str | None:
+    """The CLI's warning when some files are corpus recordings of speakers `model` was trained on, or None."""
+    heard = training_speaker_count(paths, model)
+    if not heard:
+        return None
+    return (f"Note: {heard} of {len(paths)} file(s) are corpus recordings of speakers {model.name} was trained on; "
+            "their results say little about a new voice (its cross-validated scores do: README, 'How good is it?').")

@@ -7,5 +7,6 @@ one machine (docs/scale.md).
     job      - the Ray Data job: connect or start Ray, chain the stages, progress while it runs
     command  - the CLI's flags and `run_ray`: check the request, skip what is done, run the job, summarise
 
-Only `job` imports Ray, and only when `--engine ray` is asked for: the in-process CLI and the app never load it.
+Only `job` imports Ray (and `command`, to say how to install it when it is missing), and only when `--engine ray` is
+asked for: the in-process CLI and the app never load it.
 """

@@ -14,7 +14,9 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from ser.provenance import training_speaker_note
 from ser.scale.archive import OUTPUT_FORMATS, ArchiveError, Output, done_keys, list_entries, output_format, prepare
 
 ENGINES = ("process", "ray")
@@ -54,12 +56,21 @@ def usage_error(args: argparse.Namespace) -> str | None:
     return None
 
 
-def model_for_workers(ref: str | None) -> tuple[str, str, str | None]:
-    """(what each actor loads, the model's name, a sentence for the user or None): the model is found here first, so a
-    wrong name is a usage error before any worker starts. A folder is passed on as an absolute path (workers must see
-    the same path); a Hub id that cannot be fetched falls back to the default model, as the in-process CLI does."""
-    from pathlib import Path
+@dataclass(frozen=True)
+class ModelFound:
+    """The model as the driver finds it, without loading it: what each actor loads, and what its files say."""
 
+    ref: str  # a shipped name, an absolute folder path or a Hub id
+    name: str
+    model_dir: Path
+    config: dict  # what `ser.provenance` reads (the corpora it was trained on)
+    notice: str | None = None  # a sentence for the user: the Hub fell back to the default model
+
+
+def model_for_workers(ref: str | None) -> ModelFound:
+    """The model found here first, so a wrong name is a usage error before any worker starts. A folder is passed on
+    as an absolute path (workers must see the same path); a Hub id that cannot be fetched falls back to the default
+    model, as the in-process CLI does."""
     from ser import settings
     from ser.hub import HubUnavailable
     from ser.models import resolve
@@ -73,8 +84,9 @@ def model_for_workers(ref: str | None) -> tuple[str, str, str | None]:
         notice = None
     if ref and Path(ref).expanduser().is_dir() and not (settings.MODELS_DIR / ref / "config.json").exists():
         ref = str(Path(ref).expanduser().resolve())
-    name = read_config(directory).get("name") or Path(directory).name
-    return ref or settings.default_model(), name, notice
+    config = read_config(directory)
+    return ModelFound(ref or settings.default_model(), config.get("name") or Path(directory).name, Path(directory), config,
+                      notice)
 
 
 def reference_profile(path: str | None, model_ref: str, threads: int):
@@ -122,14 +134,18 @@ def label(todo: list, options, output: Output, args: argparse.Namespace, totals:
         with tqdm(total=len(todo), unit="file", file=sys.stderr, disable=args.quiet, dynamic_ncols=True) as bar:
             for part in job.run(todo, options, output, plan):
                 totals.add(part)
-                bar.set_postfix_str(f"{totals.audio_s / 3600:.2f} h of audio", refresh=False)
+                bar.set_postfix_str(f"{audio_text(totals.audio_s)} of audio", refresh=False)
                 bar.update(part["files"])
+
+
+def audio_text(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 36 else f"{seconds:.0f} s"
 
 
 def summary(totals: Totals, to_label: int, skipped: int, wall: float, out: str) -> str:
     speed = f", {totals.audio_s / wall:.0f}x real time" if totals.audio_s else ""
     return (f"{totals.files - totals.failed} of {to_label} file(s) labelled, {totals.failed} failed, {skipped} skipped "
-            f"(already labelled); {totals.audio_s / 3600:.2f} h of audio in {wall:.1f} s{speed} -> {out}")
+            f"(already labelled); {audio_text(totals.audio_s)} of audio in {wall:.1f} s{speed} -> {out}")
 
 
 def run_ray(args: argparse.Namespace) -> int:
@@ -149,21 +165,21 @@ def run_ray(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     output = Output(args.out, output_format(args.format, args.out))
     try:
-        model, name, notice = model_for_workers(args.model)
+        model = model_for_workers(args.model)
         prepare(output)
     except (ArchiveError, ModelError, OSError) as err:  # ModelError: no such model, or a Hub id that cannot be used
         print(err, file=sys.stderr)
         return EXIT_USAGE
     say = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
-    if notice:
-        print(notice, file=sys.stderr)
+    if model.notice:
+        print(model.notice, file=sys.stderr)
     entries = list_entries(args.paths)
     done = done_keys(output)
     todo = [e for e in entries if e.key not in done]
     threads = args.threads or THREADS_PER_ACTOR
-    options = ClipOptions(model, args.timeline, args.merge_calm_neutral, args.batch_size, threads,
-                          reference_profile(args.reference, model, threads))
-    say(f"Model {name}: {len(entries)} file(s), {len(entries) - len(todo)} already in {args.out}, {len(todo)} to label")
+    options = ClipOptions(model.ref, args.timeline, args.merge_calm_neutral, args.batch_size, threads,
+                          reference_profile(args.reference, model.ref, threads))
+    say(f"Model {model.name}: {len(entries)} file(s), {len(entries) - len(todo)} already in {args.out}, {len(todo)} to label")
     totals = Totals()
     try:
         if todo:
@@ -173,4 +189,7 @@ def run_ray(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     say(summary(totals, len(todo), len(entries) - len(todo), time.perf_counter() - started, args.out))
+    note = training_speaker_note([e.file for e in todo], model)
+    if note:
+        say(note)
     return EXIT_FAILED if totals.failed else EXIT_OK
