@@ -39,7 +39,8 @@ def add_arguments(predict: argparse.ArgumentParser) -> None:
                        help="with --engine ray: model copies working at once (default: the cluster's CPUs / --threads, "
                             "each actor one torch thread unless --threads)")
     group.add_argument("--rows-per-file", type=int, default=None, metavar="N",
-                       help="with --engine ray: rows per part file (default 1000)")
+                       help="with --engine ray: rows per part file (default 1000; with --timeline a part holds one "
+                            "actor call's recordings whole)")
 
 
 def usage_error(args: argparse.Namespace) -> str | None:

@@ -73,8 +73,10 @@ def dataset(entries: list[Entry], options: ClipOptions, output: Output, plan: Jo
                                 compute=ray.data.TaskPoolStrategy(size=max(1, plan.actors)))
     rows = decoded.map_batches(Classifier, fn_constructor_args=(options,), batch_format="pyarrow", batch_size=options.batch_size,
                                compute=ray.data.ActorPoolStrategy(size=plan.actors), num_cpus=plan.cpus_per_actor)
-    return rows.map_batches(write_batch, fn_args=(output,), batch_format="pyarrow", batch_size=plan.rows_per_file,
-                            num_cpus=LIGHT_STEP_CPUS)
+    # a part must hold every row of its files (a rerun skips a file found in any part): with --timeline a recording has
+    # a row per window, so each part is what one actor call gave (whole recordings, many rows already)
+    return rows.map_batches(write_batch, fn_args=(output,), batch_format="pyarrow",
+                            batch_size=None if options.timeline else plan.rows_per_file, num_cpus=LIGHT_STEP_CPUS)
 
 
 def run(entries: list[Entry], options: ClipOptions, output: Output, plan: JobPlan) -> Iterator[dict]:
