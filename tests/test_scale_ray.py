@@ -70,6 +70,7 @@ def files_of(rows: list[dict]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def ray_address():
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # as the CLI sets it for the Ray it starts: nothing is reported home
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         yield ray.get_runtime_context().gcs_address
