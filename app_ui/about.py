@@ -8,11 +8,14 @@ opening description and its data, limits and licence sections, and leaves the re
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 
 from app_ui.models import hub_message, model_ref
 from ser.corpora import DISPLAY_NAMES
+from ser.encoder_path import summary as encoder_summary
+from ser.encoder_timing import WHISPER_KIND
 from ser.models import resolve_for_visitor
 from ser.models.base import ModelError
 from ser.reports import calm_neutral_count, chance_level, cv_scores, unseen_corpus_scores
@@ -24,6 +27,7 @@ DEFAULT_MODEL_LIMITS = """- It learned from **acted English speech by few speake
 - It reports what a voice *sounds like*, not what a person feels. Do not use it to make decisions about people."""
 DEMO_LIMITS = """- The example clips and the lesson's clips are by actors the shipped models were trained on; beside each
   answer the page shows what the model said when it had not heard that actor."""
+ENCODER_HEADING = "### How it runs on this computer"
 LICENCES_HEADING = "### Licences"
 DEMO_LICENCES = """- Code: the project's licence (see the repository).
 - The shipped models' weights and the example clips inherit the data's **non-commercial** terms: RAVDESS is CC BY-NC-SA 4.0
@@ -57,7 +61,16 @@ def about_model(choice: str | None, hub_id: str | None = "") -> str:
     data = section(body, DATA_TITLE)
     if data:
         parts += ["### What it learned from", data]
+    if _reads_whisper_encoder(Path(model_dir)):
+        parts += [ENCODER_HEADING, html.escape(encoder_summary(), quote=False)]
     return "\n\n".join(parts) + f"\n\n{limits_section(section(body, LIMITS_TITLE))}\n{licences_section(name, card_licence)}"
+
+
+def _reads_whisper_encoder(model_dir: Path) -> bool:
+    try:
+        return json.loads((model_dir / "config.json").read_text()).get("kind") == WHISPER_KIND
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _pct(value: float) -> str:

@@ -28,6 +28,8 @@ from ser.provenance import training_speaker_count
 from ser.cli_formats import FORMATS, WRITERS, output_format
 from ser.cli_inputs import decoded, expand_paths
 from ser.cli_rows import BATCH_SIZE, load, load_error, predict_rows
+from ser.encoder_path import summary as encoder_summary
+from ser.encoder_timing import measure_if_needed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EVAL_PROG = "python -m ser eval"
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="torch threads for the model (default: torch's choice, one per core; on a busy machine 1 is faster)")
     predict.add_argument("--batch-size", type=int, default=BATCH_SIZE, metavar="N", help="clips per model call (default %(default)s)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar or summary on standard error")
+    predict.add_argument("--verbose", action="store_true", help="also say which path the Whisper encoder runs on, and why")
     commands.add_parser("eval", help="run the evaluation protocol (python -m train.evaluate); options are passed on", add_help=False)
     return parser
 
@@ -107,6 +110,10 @@ def run_predict(args: argparse.Namespace) -> int:
             raise
         print(message, file=sys.stderr)
         return EXIT_USAGE
+    # the encoder's paths, timed once per machine (ser/encoder_timing.py)
+    measure_if_needed(model, notice=None if args.quiet else lambda text: print(text, file=sys.stderr))
+    if args.verbose:
+        print(encoder_summary(), file=sys.stderr)
     reference = None
     if args.reference:
         from ser.reference import ReferenceError, reference_profile

@@ -2,11 +2,11 @@
 
     states = encoder_states(log_mel, n_layers=4)   # [n_layers + 1, frames // 2, 512] float32 torch tensor
 
-`SER_ENCODER_RUNTIME` chooses: `auto` (default), `torch`, `onnxruntime` or `openvino`. `auto` means ONNX Runtime when the
-encoder runs in float32 (CPUs without native bfloat16, or `SER_ENCODER_DTYPE=float32`) and onnxruntime is installed, else
-torch: on this project's 2-core CPU it encoded a 4-s clip in less time than torch and OpenVINO, with the same answers
-(`python -m bench.encoder_runtimes`, reports/encoder_runtimes.json). The exported graphs are float32 only, so
-`SER_ENCODER_DTYPE=bfloat16` or `int8` runs on torch whatever the runtime says.
+`SER_ENCODER_RUNTIME` chooses: `auto` (default), `torch`, `onnxruntime` or `openvino`. `auto` means the path
+`ser.encoder_path` chose for this machine: the fastest of the candidates when they were timed, ONNX Runtime float32
+until then (on the 2-core CPUs measured so far it encoded a 4-s clip in less time than torch and OpenVINO, with the
+same answers: `python -m bench.encoder_runtimes`, reports/encoder_runtimes.json). The exported graphs are float32 only,
+so `SER_ENCODER_DTYPE=bfloat16` or `int8` runs on torch whatever the runtime says.
 
 The graph is built here, never downloaded: `torch.onnx.export` of `whisper_offline.encode` on the verified Whisper weights,
 with a dynamic time axis. It is cached in `SER_CACHE_DIR` beside a JSON file holding its sha256; a cached graph whose
@@ -35,15 +35,15 @@ import torch
 from torch import nn
 
 from ser import settings
-from ser.whisper_offline import MODEL_SHA256, N_LAYER, N_MELS, encode, fast_dtype, load_encoder
+from ser.encoder_path import SAFE_DEFAULT, chosen_path, requested_runtime
+from ser.whisper_offline import MODEL_SHA256, N_LAYER, N_MELS, encode, fast_dtype, load_encoder, precision_name
 
 logger = logging.getLogger(__name__)
 T, R = TypeVar("T"), TypeVar("R")
 # before onnxruntime is imported: its telemetry writes a session file into TMPDIR on import (and nothing may phone home)
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-RUNTIMES = ("torch", "onnxruntime", "openvino")
-AUTO_RUNTIME = "onnxruntime"  # what `auto` picks for float32 (see the module docstring for the measurement)
+AUTO_RUNTIME = SAFE_DEFAULT.runtime  # what `auto` runs in float32 until this machine's paths are timed
 GRAPH_NAME = "whisper-base-encoder-{n_layers}layers"
 OPSET = 17
 # the tracer needs one example input; batch and time are dynamic in the graph (time up to whisper_offline.N_FRAMES)
@@ -65,24 +65,19 @@ class StatesGraph(nn.Module):
         return torch.stack(encode(self.encoder, mel, n_layers=self.n_layers), dim=1)
 
 
-def requested_runtime() -> str:
-    """`SER_ENCODER_RUNTIME` as a runtime name, or "auto"; an unknown value is logged once and treated as "auto"."""
-    choice = settings.encoder_runtime()
-    if choice != "auto" and choice not in RUNTIMES:
-        _warn_once(f"SER_ENCODER_RUNTIME={choice!r} is not one of auto, {', '.join(RUNTIMES)}; using auto.")
-        return "auto"
-    return choice
-
-
 def runtime_for(dtype: torch.dtype) -> str:
-    """The runtime that will encode in `dtype`: the graphs are float32 only, so any other dtype runs on torch."""
-    choice = requested_runtime()
+    """The runtime that will encode in `dtype`: the graphs are float32 only, so any other dtype runs on torch; in
+    float32, the runtime `SER_ENCODER_RUNTIME` names, else the chosen path's (`ser.encoder_path.chosen_path`)."""
     if dtype != torch.float32:
+        choice = requested_runtime()
         if choice not in ("auto", "torch"):
             _warn_once(f"SER_ENCODER_RUNTIME={choice} runs float32 only; the encoder runs on torch in the "
                        f"SER_ENCODER_DTYPE asked for ({settings.encoder_dtype()}).")
         return "torch"
-    return AUTO_RUNTIME if choice == "auto" else choice
+    choice = chosen_path()
+    if choice.path.dtype != precision_name(dtype):  # float32 asked for where the chosen path is another precision
+        choice = chosen_path(precision_name(dtype))
+    return choice.path.runtime
 
 
 def active_runtime() -> str:
