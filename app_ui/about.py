@@ -27,7 +27,7 @@ DEFAULT_MODEL_LIMITS = """- It learned from **acted English speech by few speake
 - It reports what a voice *sounds like*, not what a person feels. Do not use it to make decisions about people."""
 DEMO_LIMITS = """- The example clips and the lesson's clips are by actors the shipped models were trained on; beside each
   answer the page shows what the model said when it had not heard that actor."""
-ENCODER_HEADING = "### How it runs on this computer"
+ENCODER_HEADING = "### How it runs here"
 LICENCES_HEADING = "### Licences"
 DEMO_LICENCES = """- Code: the project's licence (see the repository).
 - The shipped models' weights and the example clips inherit the data's **non-commercial** terms: RAVDESS is CC BY-NC-SA 4.0
