@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from ser import cli, encoder_path, encoder_timing, settings
 from ser.audio import load_audio
@@ -21,6 +20,7 @@ from tests.cpu_flag_sets import ICE_LAKE, SAPPHIRE_RAPIDS, ZEN3, ZEN4, flags
 
 ORT, OV, TORCH = (EncoderPath(r, "float32") for r in ("onnxruntime", "openvino", "torch"))
 TORCH_BF16 = EncoderPath("torch", "bfloat16")
+pytestmark = pytest.mark.usefixtures("one_math_thread")  # as the app gives each request
 SHARED_CACHE_FILES = ("whisper-base-encoder.safetensors", "whisper-base-encoder.json", "whisper-base-encoder-4layers.onnx",
                       "whisper-base-encoder-4layers.json")
 
@@ -64,15 +64,6 @@ def test_the_fastest_path_keeps_the_order_of_preference_within_the_margin():
     # within 5% of the fastest, the earlier path wins (no flip-flopping between near-equal paths)
     assert fastest(every, {"onnxruntime float32": 48, "openvino float32": 46.5, "torch float32": 60}) == ORT
     assert fastest(every, {}) is None
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One math thread, as the app gives each request: two spinning threads on a shared, busy machine are slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
