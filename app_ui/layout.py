@@ -135,4 +135,5 @@ def build_app() -> gr.Blocks:
         gr.Button(visible=False).click(callbacks.predict, [audio, api_model, api_merge], api_output, api_name="predict")
         choice.change(about_model, [choice, hub_id], about, api_visibility="private")
         hub_id.submit(about_model, [choice, hub_id], about, api_visibility="private")
+        demo.load(about_model, [choice, hub_id], about, api_visibility="private")  # each visit: the encoder path may be timed by now
     return demo
