@@ -26,14 +26,14 @@ import importlib.util
 import json
 import logging
 import os
-import platform
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from ser import settings
+from ser.atomic_file import atomic_write
+from ser.metrics import cpu_model
 
 logger = logging.getLogger(__name__)
 
@@ -88,17 +88,6 @@ def cpu_flags() -> frozenset[str]:
         return parse_cpu_flags(Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return frozenset()
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def native_bfloat16(flags: Iterable[str]) -> bool:
@@ -220,12 +209,8 @@ def store_timing(record: dict) -> Path:
     path = timing_path()
     with _timings_lock:
         _timings[str(path)] = record
-    try:  # write-then-rename: another process reads the old file or the new one, never half of one
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-        with os.fdopen(fd, "w") as file:
-            file.write(json.dumps(record, indent=1))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+    try:
+        atomic_write(path, json.dumps(record, indent=1).encode())
     except OSError as error:  # a read-only cache costs a timing at the next start, nothing else
         logger.warning("could not keep the encoder timing in %s: %s", path.parent, error)
     return path
@@ -245,7 +230,8 @@ def chosen_path(dtype: str | None = None) -> PathChoice:
     if timing is not None:
         best = fastest(allowed, timing["ms"])
         if best is not None:
-            return PathChoice(best, f"it was the fastest here when timed: {timing_text(timing)}.", measured=True)
+            among = "" if dtype == runtime == "auto" else f" of the paths {_settings_text(dtype, runtime)} leaves"
+            return PathChoice(best, f"it was the fastest{among} here when timed: {timing_text(timing, allowed)}.", measured=True)
     path = allowed[0]
     return PathChoice(path, f"the default until this machine's paths are timed ({', '.join(p.name for p in allowed)}); "
                             "the first start times them once and later starts use the fastest.")
@@ -256,8 +242,11 @@ def _settings_text(dtype: str, runtime: str) -> str:
     return " and ".join(p for p in parts if p) or "this machine"
 
 
-def timing_text(timing: dict) -> str:
-    ms = ", ".join(f"{name} {value:.0f} ms" for name, value in sorted(timing["ms"].items(), key=lambda item: item[1]))
+def timing_text(timing: dict, paths: list[EncoderPath] | None = None) -> str:
+    """The timing's figures, fastest first (of `paths` only, when given)."""
+    names = {p.name for p in paths} if paths is not None else set(timing["ms"])
+    ms = ", ".join(f"{name} {value:.0f} ms" for name, value in sorted(timing["ms"].items(), key=lambda item: item[1])
+                   if name in names)
     return f"{ms} (a {timing.get('clip_s', 4):g}-s clip, {timing.get('threads', 1)} thread, {timing.get('measured', '?')})"
 
 

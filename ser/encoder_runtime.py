@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ import torch
 from torch import nn
 
 from ser import settings
+from ser.atomic_file import atomic_write
 from ser.encoder_path import SAFE_DEFAULT, chosen_path, requested_runtime
 from ser.whisper_offline import MODEL_SHA256, N_LAYER, N_MELS, encode, fast_dtype, load_encoder, precision_name
 
@@ -221,19 +221,6 @@ def export_graph(n_layers: int, cache_dir: Path | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    # write-then-rename: a concurrent reader sees the old file or the new one, never half of one
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_graph(cache_dir: Path, n_layers: int) -> Path | bytes:
     """The checked graph for `n_layers`: the cached file when its checksum matches, else exported and cached (its bytes
     when the cache cannot be written)."""
@@ -244,8 +231,8 @@ def load_graph(cache_dir: Path, n_layers: int) -> Path | bytes:
     info = {**_expected_meta(n_layers), "sha256": hashlib.sha256(data).hexdigest()}
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(graph, data)
-        _atomic_write(meta, json.dumps(info, indent=1).encode())
+        atomic_write(graph, data)
+        atomic_write(meta, json.dumps(info, indent=1).encode())
     except OSError as error:  # a read-only cache costs an export next time, nothing else
         logger.warning("could not cache the encoder graph in %s: %s", cache_dir, error)
         return data

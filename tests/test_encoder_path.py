@@ -118,7 +118,9 @@ def test_a_timing_from_another_cpu_or_library_is_not_used(auto):
 
 def test_the_settings_override_the_timing(auto, monkeypatch):
     monkeypatch.setenv("SER_ENCODER_DTYPE", "float32")
-    assert chosen_path().path.dtype == "float32"
+    choice = chosen_path()
+    assert choice.path.dtype == "float32" and choice.measured
+    assert "fastest of the paths SER_ENCODER_DTYPE=float32 leaves" in choice.why and "bfloat16" not in choice.why
     monkeypatch.setenv("SER_ENCODER_RUNTIME", "openvino")
     choice = chosen_path()
     assert choice.path == OV and not choice.measured and "SER_ENCODER_RUNTIME=openvino" in choice.why
