@@ -233,8 +233,8 @@ def chosen_path(dtype: str | None = None) -> PathChoice:
             among = "" if dtype == runtime == "auto" else f" of the paths {_settings_text(dtype, runtime)} leaves"
             return PathChoice(best, f"it was the fastest{among} here when timed: {timing_text(timing, allowed)}.", measured=True)
     path = allowed[0]
-    return PathChoice(path, f"the default until this machine's paths are timed ({', '.join(p.name for p in allowed)}); "
-                            "the first start times them once and later starts use the fastest.")
+    return PathChoice(path, f"the default until this machine's paths are timed ({', '.join(p.name for p in allowed)}), "
+                            "which happens once, on first use; the fastest is then kept for later starts.")
 
 
 def _settings_text(dtype: str, runtime: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from typing import Callable, Iterator
@@ -103,12 +104,13 @@ def measure(n_layers: int | None = None, budget_s: float = BUDGET_S) -> dict:
     from ser.models.whisper_head import ENCODER_LAYERS
 
     paths = candidate_paths(cpu_flags(), installed_runtimes())
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     times, failed = time_paths(paths, n_layers or ENCODER_LAYERS, budget_s)
     ms = {name: round(float(np.median(values)), 2) for name, values in times.items()}
     record = {"ms": ms, "failed": failed, "rounds": min(map(len, times.values()), default=0), "clip_s": CLIP_S,
               "threads": THREADS, "n_layers": n_layers or ENCODER_LAYERS, "seconds": round(time.perf_counter() - started, 2),
               "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # a busy machine's figures are noisier
               "candidates": [p.name for p in paths], "fastest": getattr(fastest(paths, ms), "name", None)}
     where = store_timing(record)
     logger.info("timed the encoder's paths in %.1f s (%s); kept in %s", record["seconds"],
