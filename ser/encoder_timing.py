@@ -150,8 +150,11 @@ def measure_if_needed(model=None, background: bool = False, notice: Callable[[st
 
 
 def _measure_logged() -> None:
+    from ser.encoder_runtime import drop_graphs
+
     try:
         measure()
+        drop_graphs()  # the safe default's session, if the encoder moves to another path
         logger.info("the encoder now runs on %s", chosen_path().path.name)
     except Exception:
         logger.exception("timing the encoder's paths failed; the encoder stays on %s", chosen_path().path.name)
