@@ -78,6 +78,7 @@ def build_profile(waves: list[np.ndarray], model) -> VoiceProfile:
 def profile_from_folder(folder: str | Path, model) -> tuple[VoiceProfile, list[str]]:
     """The profile from every audio file in `folder` (not its sub-folders) and one sentence per file that could not serve.
     ProfileError when the folder does not exist or fewer than MIN_PROFILE_CLIPS files can serve."""
+    check_model(model)  # before reading anything: no recordings can help a model without a profile head
     folder = Path(folder)
     if not folder.is_dir():
         raise ProfileError(f"The voice-profile folder {folder} does not exist; give a folder of one speaker's recordings.")

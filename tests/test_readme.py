@@ -149,7 +149,9 @@ def test_the_default_models_card_and_about_tab_quote_the_unseen_corpus_report():
         assert f"| {scores['n']} | {scores['uar']:.1%} |" in card
     about = about_model(name)
     assert f"mean UAR **{loco['mean_uar']:.1%}**" in about
-    reference = report.get(f"{name}-reference-loco")
-    if reference:
-        assert f"mean UAR **{reference['mean_uar']:.1%}**" in about
-        assert f"mean UAR {reference['mean_uar']:.1%}" in card.split("With a reference recording")[1]
+    profile, same_clips = report[f"{name}-profile-loco"], report[f"{name}-profile-plain-loco"]
+    assert f"mean UAR **{profile['mean_uar']:.1%}** against {same_clips['mean_uar']:.1%}" in about
+    section = card.split("With a voice profile of the speaker")[1]
+    assert f"mean UAR {profile['mean_uar']:.1%} with the profile against {same_clips['mean_uar']:.1%}" in section
+    for corpus, scores in profile["corpora"].items():
+        assert f"| {scores['uar']:.1%} | {same_clips['corpora'][corpus]['uar']:.1%} |" in section
