@@ -110,7 +110,7 @@ def status_line(model_name: str, seconds: float, elapsed: float, notice: str | N
 
 def _answer(result) -> str:
     label, prob = result.top
-    return f"**{label}** {percent(prob)}" + (" (unsure)" if result.unsure else "")
+    return f"**{label}** {percent(prob)}"
 
 
 def profile_comparison(result, profile, note: str | None) -> str:

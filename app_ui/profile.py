@@ -28,18 +28,20 @@ MOOD_HINTS = {"neutral": "as you would read a timetable", "happy": "as if it wer
 
 
 def progress_line(recorded: dict) -> str:
-    """Which moods are recorded: the progress row under the four recorders."""
-    marks = [f"{'✅' if mood in recorded else '⬜'} {mood}" for mood in PROFILE_MOODS]
-    done = len(recorded)
-    if done == 0:
+    """Which moods are recorded: the progress row under the four recorders (words, not symbols: every font has them)."""
+    done = [mood for mood in PROFILE_MOODS if mood in recorded]
+    missing = [mood for mood in PROFILE_MOODS if mood not in recorded]
+    row = (f"**Recorded:** {', '.join(done) or 'none yet'}"
+           + (f" · **still to record:** {', '.join(missing)}" if missing else ""))
+    if not done:
         state = "No profile yet: clips are judged on their own."
-    elif done < MIN_PROFILE_CLIPS:
+    elif len(done) < MIN_PROFILE_CLIPS:
         state = f"Record at least {MIN_PROFILE_CLIPS} moods to use a profile."
-    elif done < len(PROFILE_MOODS):
-        state = f"Profile in use with {done} of {len(PROFILE_MOODS)} moods; all four make it more reliable."
+    elif missing:
+        state = f"Profile in use with {len(done)} of {len(PROFILE_MOODS)} moods; all four make it more reliable."
     else:
         state = "Profile in use: your next clips are judged relative to it."
-    return " · ".join(marks) + f"\n\n{state}"
+    return f"{row}\n\n{state}"
 
 
 def build_profile_panel():
@@ -49,10 +51,12 @@ def build_profile_panel():
         gr.Markdown(EXPLANATION)
         gr.Markdown(f"### “{PROFILE_SENTENCE}”", elem_id="profile-sentence")
         recorders = []
-        with gr.Row(equal_height=True):
-            for i, mood in enumerate(PROFILE_MOODS):
-                recorders.append(gr.Audio(sources=["microphone", "upload"], type="filepath", min_width=160,
-                                          label=f"{i + 1}. {mood.capitalize()}: {MOOD_HINTS[mood]}", elem_id=f"profile-{mood}"))
+        for pair in (PROFILE_MOODS[:2], PROFILE_MOODS[2:]):  # two by two: four in a row are too narrow to use
+            with gr.Row(equal_height=True):
+                for mood in pair:
+                    recorders.append(gr.Audio(sources=["microphone", "upload"], type="filepath", min_width=200,
+                                              label=f"{PROFILE_MOODS.index(mood) + 1}. {mood.capitalize()}: {MOOD_HINTS[mood]}",
+                                              elem_id=f"profile-{mood}"))
         status = gr.Markdown(progress_line({}), elem_id="profile-status")
         forget = gr.Button("Forget all", size="sm", elem_id="profile-forget")
     for mood, recorder in zip(PROFILE_MOODS, recorders):
