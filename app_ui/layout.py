@@ -15,7 +15,7 @@ import gradio as gr
 from app_ui import callbacks, lesson
 from app_ui.about import about_model
 from app_ui.notes import CAPTIONS, GUESS_PROMPT
-from app_ui.reference import build_reference_panel
+from app_ui.profile import build_profile_panel
 from ser import inference, settings
 from ser import lesson as measured_lesson
 from ser.labels import CALM_NEUTRAL
@@ -77,7 +77,7 @@ def build_app() -> gr.Blocks:
                         gr.Markdown(MERGE_NOTE)
                         guess = gr.Checkbox(label="Guess first: hide the answer until Reveal (for a class vote)",
                                             elem_id="guess-first")
-                        reference = build_reference_panel()
+                        voice_profile = build_profile_panel()
                         button = gr.Button("Analyse", variant="primary", elem_id="analyse-button")
                         if examples:
                             example_set = gr.Examples(examples, inputs=[audio], label="Examples (RAVDESS, CC BY-NC-SA 4.0)",
@@ -90,6 +90,7 @@ def build_app() -> gr.Blocks:
                             reveal = gr.Button("Reveal", variant="primary", elem_id="reveal-button")
                         with gr.Column(elem_id="result") as parts["result"]:
                             parts["headline"] = gr.Markdown(visible=False, elem_id="headline")
+                            parts["profile_compare"] = gr.Markdown(visible=False, elem_id="profile-compare")
                             parts["emotion"] = gr.Label(label="Emotion", num_top_classes=3, elem_id="emotion-label")
                             parts["origin"] = gr.Markdown(visible=False, elem_id="origin")
                             parts["gender"] = gr.Label(label="Speaker gender (voice)", visible=False, elem_id="gender-label")
@@ -115,7 +116,7 @@ def build_app() -> gr.Blocks:
                 about = gr.Markdown(about_model(default), elem_id="about-text")
         parts["last_path"], parts["is_long"], parts["revealed"] = gr.State(None), gr.State(False), gr.State(True)
         outputs = [parts[name] for name in callbacks.FIELDS]
-        analyse_inputs = [audio, choice, hub_id, merge, guess, reference]
+        analyse_inputs = [audio, choice, hub_id, merge, guess, voice_profile]
 
         # the button drives the page; /predict is the clean API (probabilities as {label: prob})
         button.click(callbacks.analyse_clip, analyse_inputs, outputs, api_name="analyse", api_visibility="undocumented")
@@ -126,7 +127,7 @@ def build_app() -> gr.Blocks:
         reveal.click(callbacks.reveal, parts["is_long"], reveal_outputs, api_visibility="private", queue=False)
         guess.change(callbacks.guess_changed, [guess, parts["is_long"], parts["revealed"]], reveal_outputs,
                      api_visibility="private", queue=False)
-        rerun_inputs = [audio, parts["last_path"], parts["revealed"], choice, hub_id, merge, reference]
+        rerun_inputs = [audio, parts["last_path"], parts["revealed"], choice, hub_id, merge, voice_profile]
         for event in (choice.change, hub_id.submit, merge.change):  # a new setting re-analyses the clip on show
             event(callbacks.reanalyse, rerun_inputs, outputs, api_visibility="private")
         api_model = gr.Textbox(value="", visible=False)
