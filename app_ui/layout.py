@@ -31,6 +31,7 @@ CSS = f"""
 .caption p {{font-size: var(--text-md); color: var(--body-text-color); opacity: 0.85; margin-top: 0}}
 @media (max-width: {PHONE_PX}px) {{ .modebar-container {{display: none !important}} }}
 .toast-messages > .toast-message-item:not(:last-child), .toast-messages > .toast-separator, .toast-count {{display: none !important}}
+#lesson-answer-text :is(td, th) {{overflow-wrap: normal; word-break: normal}}
 .toast-title.warning {{font-size: 0 !important}}
 .toast-title.warning::before {{content: "{callbacks.ERROR_TITLE}"; font-size: var(--text-lg)}}
 """
