@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 
-from ser.labels import EMOTIONS, merge_calm_neutral
+from ser.labels import merge_calm_neutral
+from ser.labels import EMOTIONS  # guess-first's prompt lists them
 from ser.plots import percent
 from ser.provenance import ClipOrigin
 from ser.recording_summary import SpeakingTimeShares
