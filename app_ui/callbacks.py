@@ -30,6 +30,7 @@ FIELDS = ("status", "guess_panel", "result", "headline", "profile_compare", "emo
           "revealed")
 REVEAL_FIELDS = ("guess_panel", "result", "long_view", "revealed")
 SEGMENT_HEADERS = ["from (s)", "to (s)", "emotion", "mean prob."]
+ERROR_TITLE = "Cannot analyse this"
 
 
 def user_message(err: Exception) -> str:
@@ -47,7 +48,7 @@ def run_safely(fn, *args):
     except gr.Error:
         raise
     except Exception as err:
-        raise gr.Error(html.escape(user_message(err), quote=False), title="Cannot analyse this", print_exception=False) from None
+        raise gr.Error(html.escape(user_message(err), quote=False), title=ERROR_TITLE, print_exception=False) from None
 
 
 def _outputs(values: dict) -> tuple:
@@ -66,10 +67,11 @@ def analyse_clip(path, choice, hub_id, merge, guess=False, recorded=None, progre
         return _outputs(_analyse(path, choice, hub_id, bool(merge), bool(guess), recorded, progress))
     except Exception as err:
         message = html.escape(user_message(err), quote=False)
-    gr.Warning(message, title="Cannot analyse this")
+    gr.Warning(message, title=ERROR_TITLE)
     return _outputs(dict(
-        status=f"**Cannot analyse this:** {message}", guess_panel=gr.Column(visible=False), result=gr.Column(visible=True),
-        headline=gr.Markdown("", visible=False), profile_compare=gr.Markdown("", visible=False), emotion=gr.Label(value=None, label="Emotion", show_heading=True),
+        status=f"**{ERROR_TITLE}:** {message}", guess_panel=gr.Column(visible=False), result=gr.Column(visible=True),
+        headline=gr.Markdown("", visible=False), profile_compare=gr.Markdown("", visible=False),
+        emotion=gr.Label(value=None, label="Emotion", show_heading=True),
         origin=gr.Markdown("", visible=False), gender=gr.Label(value=None, visible=False), gender_note=gr.Markdown("", visible=False),
         bars=None, bars_caption=notes.CAPTIONS["bars"], long_view=gr.Column(visible=False), timeline=None, timeline_caption="", segments=[], waveform=None,
         spectrogram=None, mel=None, mfcc=None, last_path=None, is_long=False, revealed=True))

@@ -31,7 +31,16 @@ CSS = f"""
 .caption p {{font-size: var(--text-md); color: var(--body-text-color); opacity: 0.85; margin-top: 0}}
 @media (max-width: {PHONE_PX}px) {{ .modebar-container {{display: none !important}} }}
 .toast-messages > .toast-message-item:not(:last-child), .toast-messages > .toast-separator, .toast-count {{display: none !important}}
+#lesson-answer-text :is(td, th) {{overflow-wrap: normal; word-break: normal}}
+.toast-title.warning {{font-size: 0 !important}}
+.toast-title.warning::before {{content: "{callbacks.ERROR_TITLE}"; font-size: var(--text-lg)}}
 """
+# gradio 6.31 heads a toast with its level ("Warning") and drops gr.Warning's title: the CSS above shows the title
+# instead (the page's only warning toast is a clip that cannot be analysed)
+# plotly draws a figure updated inside a hidden tab at its default 700 px, and gradio's plots refit only on a window
+# resize: showing a tab sends one, once the tab is laid out
+REFIT_PLOTS_JS = """() => { const refit = () => window.dispatchEvent(new Event('resize'));
+                            requestAnimationFrame(() => requestAnimationFrame(refit)); setTimeout(refit, 300); }"""
 
 
 def _limits_line() -> str:
@@ -62,7 +71,7 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title="Speech emotion recognition") as demo:
         gr.Markdown("# Speech emotion recognition\nRecord or upload a short sentence: the model estimates which of eight acted "
                     "emotions it sounds like, and shows the signal features it listens to.")
-        with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):
+        with gr.Tabs(overflow_behavior="wrap", elem_id="tabs") as tabs:
             with gr.Tab("Analyse", id="analyse"):
                 with gr.Row():
                     with gr.Column(scale=1, min_width=300):
@@ -130,6 +139,7 @@ def build_app() -> gr.Blocks:
         rerun_inputs = [audio, parts["last_path"], parts["revealed"], choice, hub_id, merge, voice_profile]
         for event in (choice.change, hub_id.submit, merge.change):  # a new setting re-analyses the clip on show
             event(callbacks.reanalyse, rerun_inputs, outputs, api_visibility="private")
+        tabs.select(None, None, None, js=REFIT_PLOTS_JS, queue=False, api_visibility="private")
         api_model = gr.Textbox(value="", visible=False)
         api_merge = gr.Checkbox(value=False, visible=False)
         api_output = gr.JSON(visible=False)

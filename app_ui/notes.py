@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 
 from ser.labels import merge_calm_neutral
+from ser.labels import EMOTIONS  # guess-first's prompt lists them
 from ser.plots import percent
 from ser.provenance import ClipOrigin
 from ser.recording_summary import SpeakingTimeShares
@@ -29,7 +30,8 @@ CAPTIONS = {
             "Look for the rows changing when the voice changes: the classic model learns from their averages.",
     "timeline": "One line per emotion. Look for where the top line changes: the table lists each stretch.",
 }
-GUESS_PROMPT = ("**Guess first.** Listen to the clip and take a vote: which emotion is it? Then press **Reveal** to see "
+GUESS_PROMPT = ("**Guess first.** Listen to the clip and vote for one of the eight emotions: "
+                + ", ".join(f"**{e}**" for e in EMOTIONS[:-1]) + f" or **{EMOTIONS[-1]}**. Then press **Reveal** to see "
                 "what the model says.")
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from ser import settings
 from ser.provenance import training_speaker_count
-from ser.cli_formats import FORMATS, WRITERS, output_format
+from ser.cli_formats import COLUMNS_HELP, FORMATS, WRITERS, output_format
 from ser.cli_inputs import decoded, expand_paths
 from ser.cli_profiles import Profiles, shared_profile, speaker_folder_profiles
 from ser.cli_rows import BATCH_SIZE, load, load_error, predict_rows
@@ -50,13 +50,14 @@ def default_workers() -> int:
 
 
 def predict_epilog() -> str:
-    """The end of `predict --help`: the shipped models and two examples."""
+    """The end of `predict --help`: the shipped models, two examples and what each output column holds."""
     from ser.models import local_models
 
     return (f"shipped models: {', '.join(local_models()) or 'none installed'} (default {settings.default_model()})\n\n"
             "examples:\n"
             "  python -m ser predict recordings/ --format csv --out emotions.csv   # every file under a folder, one row each\n"
-            "  python -m ser predict talk.wav --timeline --model classic-mlp       # one row per window of speech")
+            "  python -m ser predict talk.wav --timeline --model classic-mlp       # one row per window of speech\n\n"
+            + COLUMNS_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:

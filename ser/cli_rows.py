@@ -97,9 +97,12 @@ def _rows_for_recording(model, path: str, wave: np.ndarray, merge: bool, per_win
     except Exception as err:
         return [Row(path, error=f"The model could not analyse this file ({type(err).__name__}).")]
     if not per_window:
-        return [_row(path, tl.labels, tl.mean(), gender=tl.gender, unsure=_unsure(model, tl.mean(), profile.vector), profile=profile.text)]
+        share = tl.far_share  # the recording is unlike the training when most of its windows are, as in the app
+        return [_row(path, tl.labels, tl.mean(), gender=tl.gender, unsure=_unsure(model, tl.mean(), profile.vector),
+                     far=None if share is None else share >= inference.FAR_SHARE, profile=profile.text)]
     return [_row(path, tl.labels, p, float(s), float(e), _window_gender(model, tl, i), _unsure(model, p, profile.vector),
-                 profile=profile.text) for i, (s, e, p) in enumerate(zip(tl.starts, tl.ends, tl.probs))]
+                 None if tl.far is None else bool(tl.far[i]), profile=profile.text)
+            for i, (s, e, p) in enumerate(zip(tl.starts, tl.ends, tl.probs))]
 
 
 def _window_gender(model, tl, index: int) -> dict[str, float] | None:

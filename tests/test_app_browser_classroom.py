@@ -14,6 +14,7 @@ from playwright import sync_api
 
 from ser import settings
 from ser.audio import SAMPLE_RATE, AudioError, load_audio
+from ser.labels import EMOTIONS
 
 from tests.browser_page import ANALYSE_TIMEOUT_MS, SCREENSHOTS, corpus_clip, plot_state, upload
 from tests.browser_page import browser, mic_wav, page  # noqa: F401 (fixtures: pytest finds them here)
@@ -64,6 +65,8 @@ def test_guess_first_hides_the_answer_until_reveal(page):
     page.click("#guess-first input")
     click_example(page, "03-01-05-02-02-01-05")
     page.locator("#reveal-button").wait_for(state="visible", timeout=ANALYSE_TIMEOUT_MS)
+    prompt = page.inner_text("#guess-panel")
+    assert all(emotion in prompt for emotion in EMOTIONS), prompt  # the eight to vote among
     assert plot_state(page, "waveform-plot")["drawn"] > 0  # the signal is there to look at...
     for hidden in ("#emotion-label", "#origin", "#bars"):  # ...the answer is not
         assert not page.locator(hidden).is_visible(), hidden
