@@ -26,10 +26,13 @@ true/false (the table: yes/no); "-" in the table, empty in CSV and null in JSON 
   label              the most probable emotion (of a long recording: of the mean over its windows, as in the app)
   probability        that emotion's probability
   unsure             true when that probability is under the model's unsure threshold, chosen on corpora it never heard
-                     (answers like it were more often wrong than right there); "-" for a model without a threshold
+                     (answers like it were more often wrong than right there, in every corpus); "-" for a model without
+                     one, or where no level told right answers from wrong (the default model without a profile)
   unlike_training    true when the clip is unlike every clip the model learned from (another kind of voice, language,
                      microphone or room); of a long recording: when most of its windows are; "-" for a model that
                      cannot tell
+  profile            the voice profile the row was scored with: "<folder> (<n> clips)" with --profile or
+                     --speaker-folders, else none
   <emotion>          one column per emotion of the model: its probability
   gender, <gender>   for a model with a gender head only: the likelier gender of the voice and each one's probability
   error              why a file could not be labelled, in one sentence (then every other column but file is empty;
@@ -38,8 +41,8 @@ true/false (the table: yes/no); "-" in the table, empty in CSV and null in JSON 
 
 def columns(labels: list[str], timeline: bool, genders: list[str] = ()) -> list[str]:
     gender = ["gender", *genders] if genders else []
-    return (["file"] + (["start", "end"] if timeline else []) + ["label", "probability", "unsure", "unlike_training", "profile"] + list(labels)
-            + gender + ["error"])
+    return (["file"] + (["start", "end"] if timeline else []) + ["label", "probability", "unsure", "unlike_training", "profile"]
+            + list(labels) + gender + ["error"])
 
 
 def _record(row: Row, labels: list[str], timeline: bool, genders: list[str] = ()) -> dict:
@@ -88,11 +91,13 @@ def _table_cell(row: Row, column: str, labels: list[str], genders: list[str]) ->
         return FLAG_MARKS[row.unsure if column == "unsure" else row.far]
     if column == "gender":
         return row.gender or "-"
+    if column == "profile":
+        return row.profile
     values = row.probs if column in labels else row.gender_probs
     return f"{values[column]:.0%}" if column in values else "-"
 
 
-LEFT_ALIGNED = ("file", "label", "unsure", "unlike_training", "gender")
+LEFT_ALIGNED = ("file", "label", "unsure", "unlike_training", "profile", "gender")
 
 
 def format_table(rows: list[Row], labels: list[str], timeline: bool, genders: list[str] = ()) -> str:

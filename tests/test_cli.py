@@ -26,6 +26,7 @@ import soxr
 from ser import settings
 from ser.audio import SAMPLE_RATE, load_audio, trim_silence
 from ser.labels import CALM_NEUTRAL
+from ser.inference import unsure_threshold
 from ser.models import load_model, resolve
 from ser.models.base import read_config
 
@@ -224,7 +225,8 @@ def test_timeline_table_has_one_row_per_window(timed, timed_csv, recording, labe
         assert cells[0] == "FILE"
         assert float(cells[1]) == pytest.approx(start, abs=0.051) and float(cells[2]) == pytest.approx(end, abs=0.051)
         assert cells[3] in labels and cells[4].endswith("%") and cells[5] in ("yes", "no", "-") and cells[6] in ("yes", "no")
-        assert len(cells) == 7 + len(labels) + len(gender_columns(genders)) and (not genders or cells[-3] in genders)
+        assert cells[7] == "none"  # profile: none given
+        assert len(cells) == 8 + len(labels) + len(gender_columns(genders)) and (not genders or cells[-3] in genders)
 
 
 def test_timeline_csv_fills_every_column_of_every_window(timed_csv, labels, genders):
@@ -232,9 +234,12 @@ def test_timeline_csv_fills_every_column_of_every_window(timed_csv, labels, gend
     result, rows = timed_csv
     assert result.returncode == 0, result.stderr
     assert len(rows) >= 5 and load_model(None).far_threshold is not None
+    # unsure is "not applicable" (empty, as --help says) where no level told right from wrong: plain mode, today
+    unsure_applies = unsure_threshold(load_model(None)) is not None
     for row in rows:
-        assert row["error"] == "" and all(value != "" for column, value in row.items() if column != "error"), row
-        assert row["unlike_training"] in ("True", "False") and row["unsure"] in ("True", "False")
+        may_be_empty = {"error"} | (set() if unsure_applies else {"unsure"})
+        assert row["error"] == "" and all(value != "" for column, value in row.items() if column not in may_be_empty), row
+        assert row["unlike_training"] in ("True", "False") and row["unsure"] in (("True", "False") if unsure_applies else ("",))
         assert_probabilities(row, labels)
         assert float(row["start"]) < float(row["end"])
 
@@ -247,7 +252,8 @@ def test_a_long_recordings_one_row_says_whether_it_is_unlike_the_training(long_r
     assert result.returncode == 0, result.stderr
     windows = [row["unlike_training"] == "True" for row in timed_csv[1]]
     assert len(rows) == 1 and rows[0]["unlike_training"] is bool(np.mean(windows) >= FAR_SHARE)
-    assert None not in (rows[0]["unsure"], rows[0]["label"], rows[0]["probability"])
+    assert None not in (rows[0]["label"], rows[0]["probability"]) and rows[0]["profile"] == "none"
+    assert (rows[0]["unsure"] is None) == (unsure_threshold(load_model(None)) is None)
 
 
 # --- usage errors: exit status 2, one sentence, no model loaded ---------------------------------------------------
