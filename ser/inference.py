@@ -74,6 +74,12 @@ class Timeline:
     window_s: float = WINDOW_S
     hop_s: float = HOP_S
     gender_probs: np.ndarray | None = None  # (windows, genders), when the model has a gender head
+    far: np.ndarray | None = None  # per window: unlike every clip the model learned from (None: the model cannot tell)
+
+    @property
+    def far_share(self) -> float | None:
+        """The share of windows unlike the model's training clips, or None for a model without a novelty measure."""
+        return None if self.far is None or len(self.far) == 0 else float(np.mean(self.far))
 
     def mean(self) -> np.ndarray:
         """Average over windows: the recording's overall profile."""
@@ -211,11 +217,12 @@ def timeline(
     voiced = sum(end - start for start, end in intervals)
     hop_s = max(hop_s, voiced / MAX_WINDOWS)
     bounds = window_bounds(intervals, window_s, hop_s)
-    chunks, genders = [], []
+    chunks, genders, fars = [], [], []
     for first in range(0, len(bounds), BATCH_SIZE):
         batch = bounds[first:first + BATCH_SIZE]
-        probs, gender = predict_both(model, [wave[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in batch], reference)
+        probs, gender, far = predict_details(model, [wave[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in batch], reference)
         chunks.append(probs)
+        fars.append(far)
         if gender is not None:
             genders.append(gender)
         done = first + len(batch)
@@ -226,8 +233,9 @@ def timeline(
     ends = np.array([e for _, e in bounds], dtype=np.float64)
     gender_probs = np.concatenate(genders) if genders and getattr(model, "gender_labels", None) else None
     gender = _gender_dict(model, gender_probs)
+    far = np.concatenate(fars) if fars and getattr(model, "far_threshold", None) is not None else None
     return Timeline((starts + ends) / 2, labels, probs, segments_of(starts, ends, labels, probs), starts, ends, duration, gender,
-                    window_s, hop_s, gender_probs)
+                    window_s, hop_s, gender_probs, far)
 
 
 def _seconds(value: float) -> str:
@@ -257,9 +265,14 @@ def describe_windows(tl: Timeline) -> str:
     return text
 
 
+FAR_SHARE = 0.5  # a recording is "unlike the training" when at least this share of its windows is
+
+
 def summarise(tl: Timeline) -> ClipResult:
-    """The recording as a whole: mean probabilities (and gender) over the timeline's windows."""
-    return ClipResult(list(tl.labels), tl.mean(), tl.gender)
+    """The recording as a whole: mean probabilities (and gender) over the timeline's windows; unlike the training clips
+    when most of its windows are."""
+    share = tl.far_share
+    return ClipResult(list(tl.labels), tl.mean(), tl.gender, far=share is not None and share >= FAR_SHARE)
 
 
 def analyse_recording(

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ser import audio, features
-from ser.models.base import WEIGHTS_FILE, EmotionModel, ModelError, softmax
+from ser.models.base import WEIGHTS_FILE, EmotionModel, ModelError
 
 ENCODER_LAYERS = 4  # the head reads the embedding output and the first 4 transformer layers of Whisper-base
 LEGACY_ENCODER_LAYERS = 6  # heads whose config does not say read all 6 layers (the first shipped version)
@@ -229,7 +229,7 @@ class WhisperHeadModel(EmotionModel):
     def predict_details(self, waves: list[np.ndarray], reference: np.ndarray | None = None):
         """`predict_both` and each clip's novelty (`WhisperHead.novelty`), from the same encoder pass."""
         e, g, novelty = self._logits(list(waves), reference)
-        return self.probabilities(e), (softmax(g.astype(np.float64)).astype(np.float32) if g is not None else None), novelty
+        return self.probabilities(e), (self.gender_probabilities(g) if g is not None else None), novelty
 
     def _save_weights(self, model_dir: Path) -> None:
         # the linear head in float32: it is only ~0.5 MB, and fp16 would cost precision in the standardisation statistics.
