@@ -86,6 +86,8 @@ def gender_line(model, gender: dict[str, float] | None) -> str:
     unseen = model.config.get("gender_unseen") or {}
     checked = (f"; right on {percent(unseen['accuracy'])} of {unseen['clips']} clips of voices it never heard "
                f"({unseen['corpora']})" if unseen.get("accuracy") is not None else "; not checked on voices it never heard")
+    if per_gender := unseen.get("per_gender_accuracy"):  # where it is weakest: the voices it heard least of
+        checked += ": " + ", ".join(f"{percent(a)} of {GENDER_PLURALS.get(g, g)}'s" for g, a in per_gender.items())
     return f"<small>Voice (a side guess): sounds {label} ({percent(prob)}){trained}{checked}.</small>"
 
 
@@ -114,6 +116,7 @@ def confidence_note(result, merge: bool) -> str:
     return "\n\n".join(lines)
 
 
+GENDER_PLURALS = {"female": "women", "male": "men"}
 FAR_NOTE = ("unlike every clip the model learned from (another kind of voice, language, microphone or room): treat the "
             "answer with care.")
 
