@@ -249,7 +249,7 @@ def timeline_figure(tl: Timeline, lines: bool = False) -> go.Figure:
     band_axis = dict(visible=False, range=[0, 1], fixedrange=True)
     if not lines:
         return _figure(_band_traces(tl), BAND_TITLE, height=200, x=_time_axis(end), y=band_axis, barmode="overlay", bargap=0,
-                       legend=dict(orientation="h", y=-0.5))
+                       legend=dict(orientation="h", y=-0.5), margin={**MARGIN, "l": 20})  # no y-axis to make room for
     return _figure([*_band_traces(tl, "y2", showlegend=False), *_line_traces(tl)], BAND_TITLE + " and each emotion's probability",
                    height=420, x=_time_axis(end, "time (s, window centre)"), y=_axis("probability (%)", range=[0, 100], domain=[0, 0.72]),
                    yaxis2={**band_axis, "domain": [0.8, 1.0]}, barmode="overlay", bargap=0, legend=dict(orientation="h", y=-0.2))

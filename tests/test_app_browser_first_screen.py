@@ -94,7 +94,7 @@ def test_the_picker_labels_uncalibrated_models_and_a_calibrated_one_doubts_a_rob
 
     page = first_screen
     page.locator("#model-choice input").click()
-    options = [t.strip() for t in page.get_by_role("option").all_inner_texts()]
+    options = [t.replace("✓", "").strip() for t in page.get_by_role("option").all_inner_texts()]  # the chosen one is ticked
     for name in local_models():  # every shipped model: the default's honesty signals, or a label saying it lacks them
         assert (name in options) if is_calibrated(name) else (f"{name} ({NOT_CALIBRATED})" in options), (name, options)
     assert is_calibrated("classic-mlp")
@@ -105,6 +105,7 @@ def test_the_picker_labels_uncalibrated_models_and_a_calibrated_one_doubts_a_rob
     headline = page.inner_text("#headline")
     assert headline.startswith("Unsure; closest to"), headline  # not "angry 100%"
     assert "unlike every clip the model learned from" in headline
+    plot_state(page, "bars")
     page.screenshot(path=str(SCREENSHOTS / "first-screen-classic-robot.png"), full_page=True)
 
 
@@ -141,3 +142,4 @@ def test_a_long_recording_is_a_band_of_the_top_emotion_with_lines_on_demand_and_
     page.wait_for_function("""() => { const gd = document.querySelector('#timeline .js-plotly-plot');
         return gd && gd.data.filter(t => t.type === 'scatter').length === 8; }""", timeout=ANALYSE_TIMEOUT_MS)
     assert page.evaluate("() => document.querySelector('#timeline .js-plotly-plot').data.some(t => t.type === 'bar')")
+    page.locator("#timeline").screenshot(path=str(SCREENSHOTS / "analyse-long-band-and-lines.png"))
