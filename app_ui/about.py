@@ -92,12 +92,15 @@ def accuracy_text(name: str) -> str:
         neutral = [s["neutral_recall"] for s in unseen["corpora"].values() if s.get("neutral_recall") is not None]
         if neutral:
             lines.append(f"There it recognised as few as {_pct(min(neutral))} of a corpus's neutral clips.")
-        referenced = unseen_corpus_scores(f"{name}-reference")
-        if referenced and referenced.get("corpora"):
-            recall = [s["neutral_recall"] for s in referenced["corpora"].values() if s.get("neutral_recall") is not None]
-            lines.append(f"With a recording of the speaker's neutral voice (*Calibrate to my voice*): mean UAR "
-                         f"**{_pct(referenced['mean_uar'])}**, neutral recall at least {_pct(min(recall))}; "
-                         + ", ".join(f"{DISPLAY_NAMES.get(c, c)} {_pct(s['uar'])}" for c, s in referenced["corpora"].items()) + ".")
+        profiled, same_clips = unseen_corpus_scores(f"{name}-profile"), unseen_corpus_scores(f"{name}-profile-plain")
+        if profiled and profiled.get("corpora") and same_clips:
+            recall = [s["neutral_recall"] for s in profiled["corpora"].values() if s.get("neutral_recall") is not None]
+            lines.append(f"With a voice profile of the speaker (*Teach it your voice*: one clip per mood, not scored), on the "
+                         f"speakers who have two clips of every emotion: mean UAR **{_pct(profiled['mean_uar'])}** against "
+                         f"{_pct(same_clips['mean_uar'])} without it on the same clips; "
+                         + ", ".join(f"{DISPLAY_NAMES.get(c, c)} {_pct(s['uar'])} (without: "
+                                     f"{_pct(same_clips['corpora'].get(c, {}).get('uar'))})" for c, s in profiled["corpora"].items())
+                         + (f"; neutral recall at least {_pct(min(recall))}." if recall else "."))
     return "\n\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from app_ui import callbacks, lesson
 from app_ui.about import about_model
 from app_ui.models import model_choices
 from app_ui.notes import CAPTIONS, GUESS_PROMPT
-from app_ui.reference import build_reference_panel
+from app_ui.profile import build_profile_panel
 from ser import inference, settings
 from ser import lesson as measured_lesson
 from ser.labels import CALM_NEUTRAL
@@ -93,7 +93,7 @@ def build_app() -> gr.Blocks:
                         choice = gr.Dropdown(model_choices(models), value=default, label="Model", elem_id="model-choice")
                         guess = gr.Checkbox(label="Guess first: hide the answer until Reveal (for a class vote)",
                                             elem_id="guess-first")
-                        reference = build_reference_panel()
+                        voice_profile = build_profile_panel()
                         with gr.Accordion("Options", open=False, elem_id="options"):
                             gr.Markdown(_limits_line(), elem_id="limits")
                             hub_id = gr.Textbox(label="…or a model from the Hugging Face Hub (its id)", placeholder="owner/name",
@@ -107,6 +107,7 @@ def build_app() -> gr.Blocks:
                             reveal = gr.Button("Reveal", variant="primary", elem_id="reveal-button")
                         with gr.Column(elem_id="result") as parts["result"]:
                             parts["headline"] = gr.Markdown(visible=False, elem_id="headline")
+                            parts["profile_compare"] = gr.Markdown(visible=False, elem_id="profile-compare")
                             parts["emotion"] = gr.Label(label="Emotion", num_top_classes=3, elem_id="emotion-label")
                             parts["gender"] = gr.Markdown(visible=False, elem_id="gender-line")  # secondary: one line
                             parts["origin"] = gr.Markdown(visible=False, elem_id="origin")
@@ -134,7 +135,7 @@ def build_app() -> gr.Blocks:
         parts["last_path"], parts["is_long"], parts["revealed"] = gr.State(None), gr.State(False), gr.State(True)
         parts["timeline_data"] = gr.State(None)  # the long recording's windows, to redraw its timeline on demand
         outputs = [parts[name] for name in callbacks.FIELDS]
-        analyse_inputs = [audio, choice, hub_id, merge, guess, reference]
+        analyse_inputs = [audio, choice, hub_id, merge, guess, voice_profile]
 
         # the button drives the page; /predict is the clean API (probabilities as {label: prob})
         button.click(callbacks.analyse_clip, analyse_inputs, outputs, api_name="analyse", api_visibility="undocumented")
@@ -150,7 +151,7 @@ def build_app() -> gr.Blocks:
         if examples:  # guess-first numbers the examples, so their names do not give the vote away
             guess.change(lambda hide: gr.Dataset(sample_labels=example_labels(examples, bool(hide))), guess,
                          example_set.dataset, api_visibility="private", queue=False)
-        rerun_inputs = [audio, parts["last_path"], parts["revealed"], choice, hub_id, merge, reference]
+        rerun_inputs = [audio, parts["last_path"], parts["revealed"], choice, hub_id, merge, voice_profile]
         for event in (choice.change, hub_id.submit, merge.change):  # a new setting re-analyses the clip on show
             event(callbacks.reanalyse, rerun_inputs, outputs, api_visibility="private")
         api_model = gr.Textbox(value="", visible=False)

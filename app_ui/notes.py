@@ -103,14 +103,16 @@ def headline(shares: SpeakingTimeShares | None) -> str:
     return f"### Mostly {label}\n{label.capitalize()} for {percent(share)} of the {speech} ({listed})."
 
 
-def confidence_note(result, merge: bool) -> str:
-    """A short clip's one line when the model is unsure or the clip is unlike its training: the answer in words, not a
-    confident label (the thresholds were chosen on corpora the model never heard)."""
+def confidence_note(result, merge: bool, sure_level: float | None = None) -> str:
+    """A short clip's line about how far to trust this answer, said only where it tells this answer from others: when the
+    answer is as sure as answers that were right at least half the time on corpora the model never heard (`sure_level`,
+    the mode's unsure threshold; None where no level separated right from wrong), and when the clip is unlike the
+    model's training. How often the mode is right overall is in the bars' caption (`trust_sentence`), for every answer."""
     label, prob = result.top
     lines = []
-    if result.unsure:
-        lines.append(f"### Unsure; closest to {label} ({percent(prob)})\nOn voices it never heard, answers like this one were "
-                     "more often wrong than right.")
+    if sure_level is not None and not result.unsure:
+        lines.append(f"### {label.capitalize()}, confidently ({percent(prob)})\nOn voices it never heard, answers at least "
+                     f"this sure ({percent(sure_level)} or more) were right more often than wrong.")
     if result.far:
         lines.append(f"This recording is {FAR_NOTE}")
     return "\n\n".join(lines)
@@ -136,9 +138,40 @@ def long_recording_far_note(far_share: float | None) -> str:
     return f"{percent(far_share)} of this recording's windows are {FAR_NOTE}"
 
 
-def status_line(model_name: str, seconds: float, elapsed: float, notice: str | None, reference: str | None = None) -> str:
+def status_line(model_name: str, seconds: float, elapsed: float, notice: str | None) -> str:
     took = f"{elapsed * 1000:.0f} ms" if elapsed < 1 else f"{elapsed:.1f} s"
     line = f"Model **{html.escape(model_name)}** · {seconds:.1f} s of audio · analysed in {took}"
-    if reference:
-        line += f" · {html.escape(reference, quote=False)}"
     return line + (f"\n\n{html.escape(notice, quote=False)}" if notice else "")
+
+
+def _answer(result) -> str:
+    label, prob = result.top
+    return f"**{label}** {percent(prob)}"
+
+
+def profile_comparison(result, profile, note: str | None) -> str:
+    """With a voice profile: the answer with it beside the answer without it, and what to know about the profile (too few
+    moods, near-identical clips, a model that cannot use one). Empty without a profile and without anything to say."""
+    lines = []
+    if profile is not None and result.plain is not None:
+        lines.append(f"With your voice profile ({profile.description}): {_answer(result)} · without it: {_answer(result.plain)}")
+    elif profile is not None:  # a long recording: its timeline is judged with the profile
+        lines.append(f"Judged with your voice profile ({profile.description}).")
+    if note:
+        lines.append(html.escape(note, quote=False))
+    return "\n\n".join(lines)
+
+
+def trust_sentence(model, with_profile: bool) -> str:
+    """How often the answer on show (with a voice profile or plain) was right on corpora the model never heard: the
+    `plain_accuracy` of its calibrated unseen-corpus rows, as config.json carries it. Empty for models without them."""
+    config = getattr(model, "config", {})
+    plain = (config.get("unseen_corpora") or {}).get("plain_accuracy")
+    profiled = ((config.get("profile") or {}).get("unseen_corpora") or {}).get("plain_accuracy")
+    if with_profile and profiled is not None:
+        return (f"On voices it never heard, answers with a voice profile were right for {percent(profiled)} of the clips"
+                + (f" (without one: {percent(plain)})." if plain is not None else "."))
+    if plain is None:
+        return ""
+    return (f"On voices it never heard, this answer was right for {percent(plain)} of the clips"
+            + (f"; with a voice profile (*Teach it your voice*), {percent(profiled)}." if profiled is not None else "."))

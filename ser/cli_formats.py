@@ -19,7 +19,7 @@ UNSURE_MARKS = {True: "yes", False: "no", None: "-"}  # "-": the model has no un
 
 def columns(labels: list[str], timeline: bool, genders: list[str] = ()) -> list[str]:
     gender = ["gender", *genders] if genders else []
-    return (["file"] + (["start", "end"] if timeline else []) + ["label", "probability", "unsure", "unlike_training"] + list(labels)
+    return (["file"] + (["start", "end"] if timeline else []) + ["label", "probability", "unsure", "unlike_training", "profile"] + list(labels)
             + gender + ["error"])
 
 
@@ -28,7 +28,7 @@ def _record(row: Row, labels: list[str], timeline: bool, genders: list[str] = ()
     if timeline:
         record.update(start=row.start, end=row.end)
     record.update(label=row.label, probability=None if row.probability is None else round(row.probability, DECIMALS),
-                  unsure=row.unsure, unlike_training=row.far)
+                  unsure=row.unsure, unlike_training=row.far, profile=None if row.error is not None else row.profile)
     record.update({label: (round(row.probs[label], DECIMALS) if label in row.probs else None) for label in labels})
     if genders:
         record["gender"] = row.gender

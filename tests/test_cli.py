@@ -129,12 +129,14 @@ def test_run_completes_and_exit_status_counts_the_failures(mixed):
 def test_json_rows_have_the_columns_in_order(mixed, labels, genders):
     _, rows = mixed
     assert genders, "the default model has a gender head: this test checks its columns"
-    assert all(list(row) == ["file", "label", "probability", "unsure", "unlike_training", *labels, *gender_columns(genders), "error"]
+    assert all(list(row) == ["file", "label", "probability", "unsure", "unlike_training", "profile", *labels, *gender_columns(genders), "error"]
                for row in rows)
     for row in rows:
-        # unsure: the top probability under the model's threshold (None: the model was not calibrated)
+        # unsure: the top probability under the model's threshold (None: not calibrated, or no level separated right
+        # from wrong answers on unseen corpora, a threshold of 1)
         threshold = load_model(None).unsure_threshold
-        assert row["unsure"] is (None if threshold is None or row["error"] else row["probability"] < threshold)
+        assert row["unsure"] is (None if threshold is None or threshold >= 1 or row["error"] else row["probability"] < threshold)
+        assert row["profile"] == (None if row["error"] else "none")
         if row["error"] is None:
             probs = [row[g] for g in genders]
             assert sum(probs) == pytest.approx(1.0, abs=1e-4) and row["gender"] == genders[int(np.argmax(probs))]
@@ -177,7 +179,7 @@ def test_glob_patterns_select_files(globbed, audio_folder):
 def test_csv_with_calm_and_neutral_merged(globbed, labels, genders):
     _, rows = globbed
     merged = [CALM_NEUTRAL] + [label for label in labels if label not in ("calm", "neutral")]
-    assert list(rows[0]) == ["file", "label", "probability", "unsure", "unlike_training", *merged, *gender_columns(genders), "error"]
+    assert list(rows[0]) == ["file", "label", "probability", "unsure", "unlike_training", "profile", *merged, *gender_columns(genders), "error"]
     for row in rows:
         assert row["error"] == ""
         assert_probabilities(row, merged)

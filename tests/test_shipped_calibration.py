@@ -47,9 +47,12 @@ def test_a_calibrated_models_config_quotes_its_calibrated_loco_report(name):
 
 
 def test_the_classic_model_doubts_a_robot_voice_short_and_long():
+    from app_ui.notes import trust_sentence
+
     model = load_model("classic-mlp")
     short = inference.analyse(robot_voice(3.0), model)
-    assert short.unsure and short.far and short.top[1] < 0.9  # was "angry 100%" with no doubt
+    assert short.far and short.top[1] < 0.9  # was "angry 100%" with no doubt
+    assert "this answer was right for" in trust_sentence(model, False)  # how often, on voices it never heard
     result, tl = inference.analyse_recording(robot_voice(14.0, seed=1), model)
     assert tl is not None and tl.far is not None and tl.far_share >= inference.FAR_SHARE and result.far
 

@@ -231,15 +231,15 @@ class EmotionModel:
         """Emotion and gender probabilities; models with a shared encoder override this to run it once."""
         return self.predict(waves), (self.predict_gender(waves) if self.gender_labels else None)
 
-    def predict_details(self, waves: list[np.ndarray], reference: np.ndarray | None = None):
+    def predict_details(self, waves: list[np.ndarray], profile: np.ndarray | None = None):
         """Emotion and gender probabilities, and per clip how unlike its training clips it is (None: not measured)."""
         return (*self.predict_both(waves), None)
 
-    supports_reference = False  # models that can score a speaker's clips relative to their reference recording
+    supports_profile = False  # models that can score a speaker's clips relative to their voice profile (ser.profile)
 
-    def reference_profile(self, wave: np.ndarray) -> np.ndarray:
-        """What a speaker's reference recording sounds like to the model (see WhisperHeadModel)."""
-        raise ModelError(f"The model {self.name} cannot use a reference recording; the default model can.")
+    def clip_statistics(self, waves: list[np.ndarray]) -> np.ndarray:
+        """What each clip sounds like to the model, averaged into a voice profile (see WhisperHeadModel)."""
+        raise ModelError(f"The model {self.name} cannot use a voice profile; the default model can.")
 
     # --- files ------------------------------------------------------------------------------------------------
     def save(self, model_dir: str | Path, card: str | None = None) -> Path:
