@@ -1,5 +1,8 @@
-"""The page: an Analyse tab (audio in, emotion, gender, probability bars, feature plots, timeline), a "Calm or neutral?"
-tab and an About tab, and the `/predict` API. Components and wiring only: what they do is in the sibling modules.
+"""The page: an Analyse tab (audio in, emotion, a gender line, probability bars, feature plots, timeline), a "Calm or
+neutral?" tab and an About tab, and the `/predict` API. Components and wiring only: what they do is in the sibling modules.
+
+At 1280x900 the first screen holds what a newcomer needs: the recorder, Analyse, the named examples (a click analyses
+one), the model picker and guess-first; the Hub id, the limits and merging wait in the "Options" fold.
 
 It reads on a phone: the tabs wrap instead of hiding in an overflow menu, the plots' toolbar (which covers their titles
 at phone width) is hidden on small screens, and only the newest error toast is shown.

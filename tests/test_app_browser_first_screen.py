@@ -13,11 +13,10 @@ import pytest
 import soundfile as sf
 from playwright import sync_api
 
-from ser import settings
 from ser.audio import SAMPLE_RATE
 
 from tests.test_shipped_calibration import robot_voice
-from tests.browser_page import ANALYSE_TIMEOUT_MS, SCREENSHOTS, plot_state, upload
+from tests.browser_page import ANALYSE_TIMEOUT_MS, SCREENSHOTS, opened_page, plot_state, upload
 from tests.browser_page import browser, mic_wav, page  # noqa: F401 (fixtures: pytest finds them here)
 
 FIRST_SCREEN = {"width": 1280, "height": 900}
@@ -39,13 +38,8 @@ def long_robot(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def first_screen(browser, app_url):
-    context = browser.new_context(viewport=FIRST_SCREEN)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(app_url)
-    page.wait_for_selector("#analyse-button")
-    yield page
-    context.close()
+    with opened_page(browser, app_url, FIRST_SCREEN) as page:
+        yield page
 
 
 def on_first_screen(page, locator) -> bool:
