@@ -25,8 +25,9 @@ from ser.recording_summary import speaking_time_shares
 
 log = logging.getLogger("ser.app")
 
-FIELDS = ("status", "guess_panel", "result", "headline", "profile_compare", "emotion", "origin", "gender", "gender_note", "bars", "bars_caption", "long_view",
-          "timeline", "timeline_caption", "segments", "waveform", "spectrogram", "mel", "mfcc", "last_path", "is_long",
+FIELDS = ("status", "guess_panel", "result", "headline", "profile_compare", "emotion", "gender", "origin", "bars", "bars_caption",
+          "long_view", "timeline", "timeline_lines", "timeline_data", "timeline_caption", "segments", "waveform", "spectrogram",
+          "mel", "mfcc", "last_path", "is_long",
           "revealed")
 REVEAL_FIELDS = ("guess_panel", "result", "long_view", "revealed")
 SEGMENT_HEADERS = ["from (s)", "to (s)", "emotion", "mean prob."]
@@ -72,8 +73,8 @@ def analyse_clip(path, choice, hub_id, merge, guess=False, recorded=None, progre
         status=f"**{ERROR_TITLE}:** {message}", guess_panel=gr.Column(visible=False), result=gr.Column(visible=True),
         headline=gr.Markdown("", visible=False), profile_compare=gr.Markdown("", visible=False),
         emotion=gr.Label(value=None, label="Emotion", show_heading=True),
-        origin=gr.Markdown("", visible=False), gender=gr.Label(value=None, visible=False), gender_note=gr.Markdown("", visible=False),
-        bars=None, bars_caption=notes.CAPTIONS["bars"], long_view=gr.Column(visible=False), timeline=None, timeline_caption="", segments=[], waveform=None,
+        origin=gr.Markdown("", visible=False), gender=gr.Markdown("", visible=False), bars=None, bars_caption=notes.CAPTIONS["bars"],
+        long_view=gr.Column(visible=False), timeline=None, timeline_lines=False, timeline_data=None, timeline_caption="", segments=[], waveform=None,
         spectrogram=None, mel=None, mfcc=None, last_path=None, is_long=False, revealed=True))
 
 
@@ -98,19 +99,21 @@ def _analyse(path, choice, hub_id, merge: bool, hide: bool, recorded, progress) 
     origin = notes.origin_note(clip_origin(path, model), model.name, shown, merge)
     seconds = wave.size / SAMPLE_RATE
     sure_level = inference.unsure_threshold(model, profile.vector if profile else None)
-    headline = notes.headline(shares) or notes.confidence_note(result, merge, sure_level)  # long: mixed or mostly; short: sure or not
+    # long: mixed or mostly, and whether it sounds unlike the training; short: sure or not; either: an uncalibrated model
+    doubts = ([notes.headline(shares), notes.long_recording_far_note(tl.far_share)] if tl is not None
+              else [notes.confidence_note(result, merge, sure_level)])
+    headline = "\n\n".join(filter(None, [*doubts, notes.uncalibrated_note(model)]))
     return dict(
         status=notes.status_line(model.name, seconds, time.perf_counter() - start, notice),
         guess_panel=gr.Column(visible=hide), result=gr.Column(visible=not hide),
         headline=gr.Markdown(headline, visible=bool(headline)), profile_compare=gr.Markdown(compare, visible=bool(compare)),
         emotion=emotion,
         origin=gr.Markdown(origin, visible=bool(origin)),
-        gender=gr.Label(value=result.gender, visible=result.gender is not None),
-        gender_note=gr.Markdown(notes.gender_note(model.name, result.gender is not None), visible=result.gender is None),
+        gender=gr.Markdown(notes.gender_line(model, result.gender), visible=True),
         bars=bars, bars_caption=" ".join(filter(None, [notes.CAPTIONS["shares" if shares is not None else "bars"],
                                                        notes.trust_sentence(model, profile is not None and model.supports_profile)])),
         long_view=gr.Column(visible=tl is not None and not hide),
-        timeline=plots.timeline_figure(tl) if tl is not None else None,
+        timeline=plots.timeline_figure(tl) if tl is not None else None, timeline_lines=False, timeline_data=tl,
         timeline_caption=f"{notes.CAPTIONS['timeline']} Here: {inference.describe_windows(tl)}." if tl is not None else "",
         segments=_segments_table(tl) if tl is not None else [], waveform=waveform, spectrogram=spectrogram, mel=mel,
         mfcc=mfcc, last_path=path, is_long=tl is not None, revealed=not hide)
@@ -135,6 +138,11 @@ def reanalyse(path, last_path, revealed, choice, hub_id, merge, recorded=None, p
     if not path or path != last_path:
         return tuple(gr.skip() for _ in FIELDS)
     return analyse_clip(path, choice, hub_id, merge, not revealed, recorded, progress)
+
+
+def timeline_lines(show, tl):
+    """The timeline's "each emotion as a line" box: the band alone, or the band above the eight lines."""
+    return plots.timeline_figure(tl, lines=bool(show)) if tl is not None else gr.skip()
 
 
 def reveal(is_long):

@@ -127,6 +127,14 @@ def test_readme_screenshot_is_there_and_small():
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size <= 150_000
 
 
+def test_the_readme_screenshot_shows_the_analyse_tab_as_it_is_now():
+    """The picture is retaken whenever the Analyse tab changes: it carries the fingerprint of the layout it shows."""
+    from bench.screenshot import OUT, layout_fingerprint, stored_fingerprint
+
+    assert stored_fingerprint(OUT) == layout_fingerprint(), \
+        "docs/screenshot.png shows an older Analyse tab: retake it with `python -m bench.screenshot`"
+
+
 def test_readme_quotes_the_reports_seed_spread():
     accuracy = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())
     spread = accuracy["seed_spread"]["resnet18"]

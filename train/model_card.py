@@ -70,8 +70,10 @@ def loco_lines(loco: dict | None) -> list[str]:
         lines.append(f"| {UNSEEN_NAMES.get(corpus, corpus)} | {c['n']} | {c['uar']:.1%} | {neutral} | "
                      f"{c['top_share_label']} ({c['top_share']:.0%}) | {c['ece']:.3f} | {calibrated} |")
     if "temperature" in loco:
-        unsure = ("says 'unsure' for every answer: no confidence level was right more often than wrong on these corpora"
-                  if loco["unsure_threshold"] >= 1.0 else f"says 'unsure' when the top probability is below {loco['unsure_threshold']:.0%}")
+        right = f" ({loco['plain_accuracy']:.1%} of the clips)" if loco.get("plain_accuracy") is not None else ""
+        unsure = ("calls no answer sure: no confidence level was right more often than wrong on these corpora, so it says how "
+                  f"often its answers were right there{right}" if loco["unsure_threshold"] >= 1.0
+                  else f"says 'unsure' when the top probability is below {loco['unsure_threshold']:.0%}")
         lines += ["", f"Probabilities are divided by a temperature of {loco['temperature']:.2f} (fitted on these out-of-corpus "
                   f"predictions: the ECE, calibrated column); the app {unsure}."]
     return lines + [""]

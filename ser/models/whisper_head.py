@@ -246,7 +246,7 @@ class WhisperHeadModel(EmotionModel):
         """From one encoder pass: emotion probabilities with the profile (None without one, or without a profile head;
         at the profile mode's own temperature), without it, gender probabilities (or None) and novelty per clip."""
         plain, profiled, g, novelty = self._logits(list(waves), profile)
-        gender = softmax(g.astype(np.float64)).astype(np.float32) if g is not None else None
+        gender = self.gender_probabilities(g) if g is not None else None
         if profiled is None:
             return None, self.probabilities(plain), gender, novelty
         temperature = self.config.get("profile", {}).get("temperature", self.temperature)
