@@ -64,14 +64,14 @@ def table_rows(header: str, rows: list[str]) -> dict[str, dict[str, str]]:
 
 def unseen_corpora_block(text: str) -> str:
     """The leave-one-corpus-out table of reports/accuracy.md cut to the shipped families' rows (`<family>-loco`, the
-    default model's calibrated row, its voice-profile row and its plain head on that row's clips), in the report's order,
+    default model's voice-profile row and its plain head on that row's clips), in the report's order,
     and what the default model's rows mean for a visitor's own voice, in a few sentences."""
     lines = text.splitlines()
     header, rule, *rows = first_table(lines[lines.index(LOCO_HEADING):])
     default = MAIN_ROWS[0]
     # the families the app ships (not the linear probe: the floor the default model must beat, in the report)
-    shipped = {f"{family}-loco" for family in MAIN_ROWS if family != FLOOR} | {
-        f"{default}-loco-calibrated", f"{default}-profile-loco", f"{default}-profile-plain-loco"}
+    shipped = {f"{family}-loco" for family in MAIN_ROWS if family != FLOOR} | {f"{default}-profile-loco",
+                                                                                f"{default}-profile-plain-loco"}
     kept = [row for row in rows if row.split("|")[1].strip() in shipped]
     block = [header, rule, *kept]
     by_name = table_rows(header, kept)
