@@ -28,8 +28,9 @@ import gradio as gr
 
 from app_ui.layout import CSS, build_app
 from app_ui import lesson
-from app_ui.models import model_for
+from app_ui.models import model_for, warm_feature_code
 from ser import settings
+from ser.encoder_timing import measure_if_needed
 
 log = logging.getLogger("ser.app")
 
@@ -38,12 +39,15 @@ QUEUE_SIZE = 20  # waiting requests beyond this are turned away at once rather t
 
 
 def warm_up() -> None:
-    """Load the default model and prepare the lesson tab once the server is up, so the first analysis does not wait."""
+    """Load the default model and prepare the lesson tab once the server is up, so the first analysis does not wait;
+    then, in the background, compile the classic model's feature code (ser/features.py says why)."""
     try:
-        model_for(None, None)
+        # the encoder's paths are timed once per machine, beside the first requests (the safe default serves them)
+        measure_if_needed(model_for(None, None), background=True)
         lesson.warm_up()
     except Exception:
         log.exception("warm-up failed; the first request will report the problem")
+    threading.Thread(target=warm_feature_code, daemon=True, name="feature-code-warm-up").start()
 
 
 UPLOAD_SWEEP_MAX_S = 60.0  # look for expired uploads at least this often

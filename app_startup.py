@@ -7,7 +7,7 @@
   show it: ast.get_source_segment, jinja2 compile). The app never needs the stubs.
 - `shipped_audio_is_playable(folder)`, while building the page: gradio runs `ffprobe` on every audio file it shows
   (`processing_utils.audio_is_playable`, from `gr.Audio.postprocess`) to decide whether to convert it. The page shows
-  eight (six examples, the lesson's two clips): eight ffprobe processes, 0.1-0.2 s each, before the server can answer.
+  ten (eight examples, the lesson's two clips): ten ffprobe processes, 0.1-0.2 s each, before the server can answer.
   The shipped clips are FLAC, which every browser plays; every other file is still probed.
 
 Both patch gradio internals (gradio is pinned in requirements.txt); if a later gradio no longer has them, nothing is

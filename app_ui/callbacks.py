@@ -20,16 +20,18 @@ from ser import inference, plots
 from ser.audio import SAMPLE_RATE, AudioError, load_audio
 from ser.models.base import ModelError
 from ser.provenance import clip_origin
-from ser.reference import ReferenceError, reference_profile
+from ser.profile import MIN_PROFILE_CLIPS, PROFILE_MOODS, ProfileError, build_profile, profile_notes
 from ser.recording_summary import speaking_time_shares
 
 log = logging.getLogger("ser.app")
 
-FIELDS = ("status", "guess_panel", "result", "headline", "emotion", "origin", "gender", "gender_note", "bars", "bars_caption", "long_view",
-          "timeline", "timeline_caption", "segments", "waveform", "spectrogram", "mel", "mfcc", "last_path", "is_long",
+FIELDS = ("status", "guess_panel", "result", "headline", "profile_compare", "emotion", "gender", "origin", "bars", "bars_caption",
+          "long_view", "timeline", "timeline_lines", "timeline_data", "timeline_caption", "segments", "waveform", "spectrogram",
+          "mel", "mfcc", "last_path", "is_long",
           "revealed")
 REVEAL_FIELDS = ("guess_panel", "result", "long_view", "revealed")
 SEGMENT_HEADERS = ["from (s)", "to (s)", "emotion", "mean prob."]
+ERROR_TITLE = "Cannot analyse this"
 
 
 def user_message(err: Exception) -> str:
@@ -47,7 +49,7 @@ def run_safely(fn, *args):
     except gr.Error:
         raise
     except Exception as err:
-        raise gr.Error(html.escape(user_message(err), quote=False), title="Cannot analyse this", print_exception=False) from None
+        raise gr.Error(html.escape(user_message(err), quote=False), title=ERROR_TITLE, print_exception=False) from None
 
 
 def _outputs(values: dict) -> tuple:
@@ -58,29 +60,31 @@ def _segments_table(tl) -> list[list]:
     return [[f"{s.start:.1f}", f"{s.end:.1f}", s.label, plots.percent(s.prob)] for s in tl.segments]
 
 
-def analyse_clip(path, choice, hub_id, merge, guess=False, reference=None, progress=gr.Progress()):
+def analyse_clip(path, choice, hub_id, merge, guess=False, recorded=None, progress=gr.Progress()):
     """The Analyse button (and a click on an example): the result, where the clip comes from, the plots, and for a long
     recording its headline and timeline. With `guess` on, the answer waits behind the Reveal button. A failure empties
     the outputs and says why in a toast and in the status line (which stays until the next try)."""
     try:
-        return _outputs(_analyse(path, choice, hub_id, bool(merge), bool(guess), reference, progress))
+        return _outputs(_analyse(path, choice, hub_id, bool(merge), bool(guess), recorded, progress))
     except Exception as err:
         message = html.escape(user_message(err), quote=False)
-    gr.Warning(message, title="Cannot analyse this")
+    gr.Warning(message, title=ERROR_TITLE)
     return _outputs(dict(
-        status=f"**Cannot analyse this:** {message}", guess_panel=gr.Column(visible=False), result=gr.Column(visible=True),
-        headline=gr.Markdown("", visible=False), emotion=gr.Label(value=None, label="Emotion", show_heading=True),
-        origin=gr.Markdown("", visible=False), gender=gr.Label(value=None, visible=False), gender_note=gr.Markdown("", visible=False),
-        bars=None, bars_caption=notes.CAPTIONS["bars"], long_view=gr.Column(visible=False), timeline=None, timeline_caption="", segments=[], waveform=None,
+        status=f"**{ERROR_TITLE}:** {message}", guess_panel=gr.Column(visible=False), result=gr.Column(visible=True),
+        headline=gr.Markdown("", visible=False), profile_compare=gr.Markdown("", visible=False),
+        emotion=gr.Label(value=None, label="Emotion", show_heading=True),
+        origin=gr.Markdown("", visible=False), gender=gr.Markdown("", visible=False), bars=None, bars_caption=notes.CAPTIONS["bars"],
+        long_view=gr.Column(visible=False), timeline=None, timeline_lines=False, timeline_data=None, timeline_caption="", segments=[], waveform=None,
         spectrogram=None, mel=None, mfcc=None, last_path=None, is_long=False, revealed=True))
 
 
-def _analyse(path, choice, hub_id, merge: bool, hide: bool, reference, progress) -> dict:
+def _analyse(path, choice, hub_id, merge: bool, hide: bool, recorded, progress) -> dict:
     start = time.perf_counter()
     model, notice = chosen_model(choice, hub_id)
     wave = load_audio(path)
-    profile, reference_note = _reference(model, reference)
-    result, tl = inference.analyse_recording(wave, model, merge, progress, reference=profile)
+    profile, profile_note = _profile(model, recorded)
+    result, tl = inference.analyse_recording(wave, model, merge, progress, profile=profile.vector if profile else None)
+    compare = notes.profile_comparison(result, profile, profile_note)
     progress(1.0, desc="Drawing the plots")
     waveform, spectrogram, mel, mfcc = plots.feature_figures(wave)
     shares = speaking_time_shares(tl) if tl is not None else None
@@ -94,38 +98,51 @@ def _analyse(path, choice, hub_id, merge: bool, hide: bool, reference, progress)
     shown = shares.top if shares is not None and shares.ranked else result.top
     origin = notes.origin_note(clip_origin(path, model), model.name, shown, merge)
     seconds = wave.size / SAMPLE_RATE
-    headline = notes.headline(shares) or notes.confidence_note(result, merge)  # long: mixed or mostly; short: unsure or not
+    sure_level = inference.unsure_threshold(model, profile.vector if profile else None)
+    # long: mixed or mostly, and whether it sounds unlike the training; short: sure or not; either: an uncalibrated model
+    doubts = ([notes.headline(shares), notes.long_recording_far_note(tl.far_share)] if tl is not None
+              else [notes.confidence_note(result, merge, sure_level)])
+    headline = "\n\n".join(filter(None, [*doubts, notes.uncalibrated_note(model)]))
     return dict(
-        status=notes.status_line(model.name, seconds, time.perf_counter() - start, notice, reference_note),
+        status=notes.status_line(model.name, seconds, time.perf_counter() - start, notice),
         guess_panel=gr.Column(visible=hide), result=gr.Column(visible=not hide),
-        headline=gr.Markdown(headline, visible=bool(headline)), emotion=emotion,
+        headline=gr.Markdown(headline, visible=bool(headline)), profile_compare=gr.Markdown(compare, visible=bool(compare)),
+        emotion=emotion,
         origin=gr.Markdown(origin, visible=bool(origin)),
-        gender=gr.Label(value=result.gender, visible=result.gender is not None),
-        gender_note=gr.Markdown(notes.gender_note(model.name, result.gender is not None), visible=result.gender is None),
-        bars=bars, bars_caption=notes.CAPTIONS["shares" if shares is not None else "bars"],
+        gender=gr.Markdown(notes.gender_line(model, result.gender), visible=True),
+        bars=bars, bars_caption=" ".join(filter(None, [notes.CAPTIONS["shares" if shares is not None else "bars"],
+                                                       notes.trust_sentence(model, profile is not None and model.supports_profile)])),
         long_view=gr.Column(visible=tl is not None and not hide),
-        timeline=plots.timeline_figure(tl) if tl is not None else None,
+        timeline=plots.timeline_figure(tl) if tl is not None else None, timeline_lines=False, timeline_data=tl,
         timeline_caption=f"{notes.CAPTIONS['timeline']} Here: {inference.describe_windows(tl)}." if tl is not None else "",
         segments=_segments_table(tl) if tl is not None else [], waveform=waveform, spectrogram=spectrogram, mel=mel,
         mfcc=mfcc, last_path=path, is_long=tl is not None, revealed=not hide)
 
 
-def _reference(model, reference):
-    """The reference profile to score with, and what the status line says about it."""
-    if reference is None:
+def _profile(model, recorded: dict | None):
+    """The visitor's voice profile for this model (or None), and what to say about it (or None)."""
+    if not recorded:
         return None, None
+    if len(recorded) < MIN_PROFILE_CLIPS:
+        return None, f"Your voice profile needs at least {MIN_PROFILE_CLIPS} moods recorded; this answer is without it."
     try:
-        return reference_profile(reference, model), "judged relative to your reference recording"
-    except ReferenceError as err:
+        profile = build_profile([recorded[m] for m in PROFILE_MOODS if m in recorded], model)
+    except ProfileError as err:
         return None, str(err)
+    return profile, " ".join(profile_notes(profile, model)) or None
 
 
-def reanalyse(path, last_path, revealed, choice, hub_id, merge, reference=None, progress=gr.Progress()):
+def reanalyse(path, last_path, revealed, choice, hub_id, merge, recorded=None, progress=gr.Progress()):
     """Another model (or merging) was chosen: analyse the clip on show again, so no old result stays under a new
     setting. Nothing happens when no clip has been analysed, or the clip changed since."""
     if not path or path != last_path:
         return tuple(gr.skip() for _ in FIELDS)
-    return analyse_clip(path, choice, hub_id, merge, not revealed, reference, progress)
+    return analyse_clip(path, choice, hub_id, merge, not revealed, recorded, progress)
+
+
+def timeline_lines(show, tl):
+    """The timeline's "each emotion as a line" box: the band alone, or the band above the eight lines."""
+    return plots.timeline_figure(tl, lines=bool(show)) if tl is not None else gr.skip()
 
 
 def reveal(is_long):

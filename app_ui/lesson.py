@@ -20,21 +20,29 @@ import gradio as gr
 from app_ui.models import model_for
 from ser import inference, plots, settings
 from ser.audio import load_audio
-from ser.calm_neutral_pairs import CalmNeutralPair, clip_file, describe_difference, lesson_pairs
+from ser.calm_neutral_pairs import (BOTH_RIGHT, CALM_HEARD_AS_NEUTRAL, NEUTRAL_HEARD_AS_CALM, CalmNeutralPair, clip_file,
+                                    describe_difference, lesson_pairs)
+from ser.lesson import commonest_mistakes
+from ser.provenance import with_temperature
 from ser.reports import calm_neutral_count, class_support, cv_scores
 from ser.voice_summary import VoiceSummary, summarise_voice, voice_tracks
 
 log = logging.getLogger("ser.app")
 
 INTRO = """
-**Why are calm and neutral so easy to confuse?** Emotion shows in the voice mostly through *arousal*: how activated
-the speaker is, heard in loudness, pitch range and tempo. Angry and sad are far apart in arousal; calm and neutral sit
-next to each other. People find the pair hard too: in the RAVDESS validation study (Livingstone & Russo 2018), calm
-was among the least accurately identified categories. That is why the Analyse tab can merge the two classes.
+**Why might calm and neutral be hard to tell apart?** Emotion shows in the voice mostly through *arousal*: how
+activated the speaker is, heard in loudness, pitch range and tempo. Angry and sad are far apart in arousal; calm and
+neutral sit next to each other, so listeners and models alike may mix them up. This page checks that idea three ways:
+your class's votes on the pairs below, the mistakes the model really makes, and all 24 actors measured.
 
 **Try it as a class.** In each pair below one actor says the same sentence twice, once *neutral* and once *calm*.
 Listen to clip A and clip B, vote which one is calm, then press **Reveal**.
 """
+KIND_TEXT = {  # what each pair is, said before the vote (it does not tell which clip is which)
+    NEUTRAL_HEARD_AS_CALM: "one the model got wrong (it heard the neutral clip as calm)",
+    CALM_HEARD_AS_NEUTRAL: "one the model got wrong (it heard the calm clip as neutral)",
+    BOTH_RIGHT: "the **control**, a pair the model got right, to hear whether the others are harder",
+}
 PLOT_CAPTION = ("Top: the pitch of each clip (how high the voice is). Bottom: its energy (how loud, in dB below full "
                 "scale). Calm speech is often a little softer, slower and flatter in pitch; see how far apart these "
                 "two clips really are. The numbers under each clip summarise these curves.")
@@ -42,7 +50,14 @@ CLIPS = ("A", "B")
 
 
 def pair_name(index: int) -> str:
-    return f"Pair {index + 1}"
+    """The pair's choice in the radio: "Pair 3 (control)" for the pair the model got right."""
+    control = index < len(pairs()) and pairs()[index].kind == BOTH_RIGHT
+    return f"Pair {index + 1}" + (" (control)" if control else "")
+
+
+def pairs_guide() -> str:
+    """Which pair is which kind, in one line per pair (none of it tells which clip is calm)."""
+    return "\n".join(f"- **Pair {i + 1}**: {KIND_TEXT[pair.kind]}." for i, pair in enumerate(pairs()) if pair.kind in KIND_TEXT)
 
 
 def model_name() -> str:
@@ -82,7 +97,9 @@ def _pair_view(pair: CalmNeutralPair) -> PairView:
         shipped[letter] = inference.analyse(waves[letter], model).top
     letter_of = dict(zip(order, CLIPS))
     actor = f"actor {pair.actor}"
-    held = {letter: pair.clip(emotion).top for letter, emotion in zip(CLIPS, order)}
+    # on the shipped model's scale: the report keeps the fold models' raw probabilities (ser.provenance says why)
+    temperature = getattr(model, "temperature", 1.0)
+    held = {c: with_temperature(pair.clip(e), temperature).top for c, e in zip(CLIPS, order)}
     rows = [
         "| | clip A | clip B |", "|---|---|---|",
         "| the actor was asked for | " + " | ".join(f"**{emotion}**" for emotion in order) + " |",
@@ -93,8 +110,10 @@ def _pair_view(pair: CalmNeutralPair) -> PairView:
     ]
     difference = describe_difference(summaries[letter_of["calm"]], summaries[letter_of["neutral"]],
                                      f"the calm clip ({letter_of['calm']})", f"the neutral clip ({letter_of['neutral']})")
-    answer = (f"**Clip A is {order[0]}, clip B is {order[1]}** (RAVDESS {actor}).\n\n"
-              + "\n".join(rows) + f"\n\n**What the plots show.** {difference}")
+    scale = ("\n\nBoth rows are on the same probability scale, the shipped model's calibrated one, as on the Analyse tab."
+             if temperature != 1.0 else "")
+    answer = (f"**Clip A is {order[0]}, clip B is {order[1]}** (RAVDESS {actor}). This pair was {KIND_TEXT.get(pair.kind, 'chosen by the model')}."
+              "\n\n" + "\n".join(rows) + f"{scale}\n\n**What the plots show.** {difference}")
     figures = tuple(plots.mel_figure(*_mel(waves[c]), title=f"Mel spectrogram: clip {c}") for c in CLIPS)
     figures += (plots.pitch_energy_figure({f"clip {c}": tracks[c] for c in CLIPS}),)
     return PairView(tuple(str(clip_file(pair.clip(e).clip)) for e in order),
@@ -112,7 +131,8 @@ def pair_view(index: int) -> PairView:
 
 
 def report_note() -> tuple[str, object]:
-    """The confusion sentence with its denominators, and the confusion-matrix figure, from the accuracy report."""
+    """The confusion sentences with their denominators (calm and neutral taken for each other, then the mistakes the
+    model really makes most with each), and the confusion-matrix figure, from the accuracy report."""
     name = model_name()
     scores, _ = cv_scores(name)
     if not scores or "confusion" not in scores:
@@ -127,7 +147,26 @@ def report_note() -> tuple[str, object]:
         note += (f" Calm and neutral were mistaken for each other in **{count[0]} of {count[1]}** calm and neutral clips: "
                  f"{confusion[n][c]} of {support['neutral']} neutral clips were heard as calm, {confusion[c][n]} of "
                  f"{support['calm']} calm clips as neutral.")
-    return note, figure
+    return note + mistakes_note(scores), figure
+
+
+def _mistakes(scores: dict, emotion: str) -> str:
+    return " and ".join(f"**{heard}** ({n} of {total}, {plots.percent(n / total)})"
+                        for heard, n, total in commonest_mistakes(scores, emotion))
+
+
+def mistakes_note(scores: dict) -> str:
+    """Which mistakes this model makes most with calm and with neutral clips, read off its confusion matrix, and whether
+    calm and neutral are really each other's main confusion for it; "" without both rows."""
+    calm, neutral = commonest_mistakes(scores, "calm"), commonest_mistakes(scores, "neutral")
+    if not calm or not neutral:
+        return ""
+    note = (f"\n\n**Which mistakes does this model make?** Its calm clips were most often heard as {_mistakes(scores, 'calm')}; "
+            f"its neutral clips as {_mistakes(scores, 'neutral')}.")
+    if calm[0][0] != "neutral":
+        note += f" So for this model, calm is mistaken for {calm[0][0]} more often than for neutral."
+    return note + (" What *listeners* mix up is what your class's votes on the pairs above measure: compare them with "
+                   "the model's row in the matrix below.")
 
 
 _lesson_lock = threading.Lock()
@@ -165,7 +204,7 @@ def warm_up() -> None:
 
 def build_pairs_section(demo: gr.Blocks) -> None:
     """The pairs and the guess-first flow, then the confusion matrix; filled when the page loads."""
-    gr.Markdown(INTRO)
+    gr.Markdown(INTRO + pairs_guide(), elem_id="lesson-top")
     choices = [pair_name(i) for i in range(len(pairs()))]
     choice = gr.Radio(choices, value=choices[0] if choices else None, label="Pair", elem_id="lesson-pair")
     clips, summaries = [], []

@@ -6,15 +6,35 @@ visitor reads why in the status line rather than getting the default model's ans
 
 from __future__ import annotations
 
+import logging
 import threading
 
-from ser import inference, settings
+from ser import features, inference, settings
 from ser.models import load_for_visitor
-from ser.models.base import ModelError
+from ser.models.base import ModelError, read_config
+from ser.models.base import is_calibrated as calibrated
+
+log = logging.getLogger("ser.app")
 
 _model_lock = threading.Lock()  # concurrent first requests must not load the same model twice
 _ready_models: set[str] = set()
 CLEAR_HUB_ID = "Clear the Hub id box to use a shipped model."
+NOT_CALIBRATED = "not calibrated"
+FEATURE_CODE_READY = "the classic model's feature code (librosa's numba functions) is compiled, in"
+
+
+def is_calibrated(name: str) -> bool:
+    """`ser.models.base.is_calibrated` for a shipped model, read from its config without loading it."""
+    try:  # only the shipped folders: a Hub id is not looked up while the page is built
+        config = read_config(settings.MODELS_DIR / name)
+    except ModelError:  # a Hub id or a damaged folder: loading it says what is wrong
+        return True
+    return calibrated(config)
+
+
+def model_choices(names: list[str]) -> list[tuple[str, str]]:
+    """The model picker's (label, value) pairs: a model without the default's honesty signals says so in its label."""
+    return [(name if is_calibrated(name) else f"{name} ({NOT_CALIBRATED})", name) for name in names]
 
 
 def hub_message(err: Exception) -> str | None:
@@ -64,3 +84,11 @@ def chosen_model(choice: str | None, hub_id: str | None):
 def model_for(choice: str | None, hub_id: str | None):
     """The model to use, loaded once per process; any failure is a `ModelError` sentence."""
     return chosen_model(choice, hub_id)[0]
+
+
+def warm_feature_code() -> None:
+    """Compile the classic model's feature code (for a background thread at start-up: ser/features.py says why)."""
+    try:
+        log.info("%s %.1f s", FEATURE_CODE_READY, features.warm_up_summary_features())
+    except Exception:
+        log.exception("compiling the classic model's feature code failed; its first analysis will try again")

@@ -1,5 +1,5 @@
 """The sentences the Analyse tab writes around a result: the headline of a long recording, where an example or upload
-comes from (and what the model said when it had not heard that speaker), the gender note, the status line, and a
+comes from (and what the model said when it had not heard that speaker), the gender line, the status line, and a
 short caption per plot saying what to look for. Wording only: the facts come from `ser`.
 
 Everything here is Markdown; file names and model ids come from users, so they are HTML-escaped.
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import html
 
+from ser.inference import FAR_SHARE
 from ser.labels import merge_calm_neutral
+from ser.labels import EMOTIONS  # guess-first's prompt lists them
 from ser.plots import percent
 from ser.provenance import ClipOrigin
 from ser.recording_summary import SpeakingTimeShares
@@ -27,9 +29,12 @@ CAPTIONS = {
            "close to what the models take in.",
     "mfcc": "The shape of the spectrum (the voice's timbre) moment by moment, coarse at the bottom, fine at the top. "
             "Look for the rows changing when the voice changes: the classic model learns from their averages.",
-    "timeline": "One line per emotion. Look for where the top line changes: the table lists each stretch.",
+    "timeline": "Each stretch of speech is coloured by the emotion the model rates highest there; paler means less sure "
+                "(the palest is chance, one in eight), hatched means unlike every voice it learned from. The table lists "
+                "each stretch; tick the box to see all eight emotions as lines.",
 }
-GUESS_PROMPT = ("**Guess first.** Listen to the clip and take a vote: which emotion is it? Then press **Reveal** to see "
+GUESS_PROMPT = ("**Guess first.** Listen to the clip and vote for one of the eight emotions: "
+                + ", ".join(f"**{e}**" for e in EMOTIONS[:-1]) + f" or **{EMOTIONS[-1]}**. Then press **Reveal** to see "
                 "what the model says.")
 
 
@@ -70,8 +75,22 @@ def origin_note(origin: ClipOrigin | None, model_name: str, shown: tuple[str, fl
     return "\n".join(lines)
 
 
-def gender_note(model_name: str, has_gender: bool) -> str:
-    return "" if has_gender else f"Speaker gender: {_name(model_name)} has no gender output, so it is not estimated."
+def gender_line(model, gender: dict[str, float] | None) -> str:
+    """One line under the answer: the voice's likelier gender, how sure, and what the guess was learned from (few male
+    voices) and how often it was right on voices the model never heard; or that the model does not estimate it."""
+    if not gender:
+        return f"Speaker gender: {_name(model.name)} has no gender output, so it is not estimated."
+    label, prob = max(gender.items(), key=lambda item: item[1])
+    data = model.config.get("training_data") or model.config.get("training") or {}
+    trained = ""
+    if data.get("clips") and data.get("male_clips") is not None:
+        trained = f"; learned from {data['clips']} acted clips, {percent(data['male_clips'] / data['clips'])} of them male voices"
+    unseen = model.config.get("gender_unseen") or {}
+    checked = (f"; right on {percent(unseen['accuracy'])} of {unseen['clips']} clips of voices it never heard "
+               f"({unseen['corpora']})" if unseen.get("accuracy") is not None else "; not checked on voices it never heard")
+    if per_gender := unseen.get("per_gender_accuracy"):  # where it is weakest: the voices it heard least of
+        checked += ": " + ", ".join(f"{percent(a)} of {GENDER_PLURALS.get(g, g)}'s" for g, a in per_gender.items())
+    return f"<small>Voice (a side guess): sounds {label} ({percent(prob)}){trained}{checked}.</small>"
 
 
 def headline(shares: SpeakingTimeShares | None) -> str:
@@ -86,23 +105,75 @@ def headline(shares: SpeakingTimeShares | None) -> str:
     return f"### Mostly {label}\n{label.capitalize()} for {percent(share)} of the {speech} ({listed})."
 
 
-def confidence_note(result, merge: bool) -> str:
-    """A short clip's one line when the model is unsure or the clip is unlike its training: the answer in words, not a
-    confident label (the thresholds were chosen on corpora the model never heard)."""
+def confidence_note(result, merge: bool, sure_level: float | None = None) -> str:
+    """A short clip's line about how far to trust this answer, said only where it tells this answer from others: when the
+    answer is as sure as answers that were right at least half the time on corpora the model never heard (`sure_level`,
+    the mode's unsure threshold; None where no level separated right from wrong), and when the clip is unlike the
+    model's training. How often the mode is right overall is in the bars' caption (`trust_sentence`), for every answer."""
     label, prob = result.top
     lines = []
-    if result.unsure:
-        lines.append(f"### Unsure; closest to {label} ({percent(prob)})\nOn voices it never heard, answers like this one were "
-                     "more often wrong than right.")
+    if sure_level is not None and not result.unsure:
+        lines.append(f"### {label.capitalize()}, confidently ({percent(prob)})\nOn voices it never heard, answers at least "
+                     f"this sure ({percent(sure_level)} or more) were right more often than wrong.")
     if result.far:
-        lines.append("This recording is unlike every clip the model learned from (another kind of voice, language, microphone "
-                     "or room): treat the answer with care.")
+        lines.append(f"This recording is {FAR_NOTE}")
     return "\n\n".join(lines)
 
 
-def status_line(model_name: str, seconds: float, elapsed: float, notice: str | None, reference: str | None = None) -> str:
+GENDER_PLURALS = {"female": "women", "male": "men"}
+FAR_NOTE = ("unlike every clip the model learned from (another kind of voice, language, microphone or room): treat the "
+            "answer with care.")
+
+
+def uncalibrated_note(model) -> str:
+    """For a model without the default's honesty signals: say so beside its answer; "" for a calibrated one."""
+    if getattr(model, "calibrated", True):
+        return ""
+    return (f"{_name(model.name)} is not calibrated: its percentages were not checked on voices it never heard (where such "
+            "models are over-confident), and it cannot tell when a voice is unlike its training.")
+
+
+def long_recording_far_note(far_share: float | None) -> str:
+    """A long recording's note when most of its windows are unlike the training clips; "" otherwise."""
+    if far_share is None or far_share < FAR_SHARE:
+        return ""
+    return f"{percent(far_share)} of this recording's windows are {FAR_NOTE}"
+
+
+def status_line(model_name: str, seconds: float, elapsed: float, notice: str | None) -> str:
     took = f"{elapsed * 1000:.0f} ms" if elapsed < 1 else f"{elapsed:.1f} s"
     line = f"Model **{html.escape(model_name)}** · {seconds:.1f} s of audio · analysed in {took}"
-    if reference:
-        line += f" · {html.escape(reference, quote=False)}"
     return line + (f"\n\n{html.escape(notice, quote=False)}" if notice else "")
+
+
+def _answer(result) -> str:
+    label, prob = result.top
+    return f"**{label}** {percent(prob)}"
+
+
+def profile_comparison(result, profile, note: str | None) -> str:
+    """With a voice profile: the answer with it beside the answer without it, and what to know about the profile (too few
+    moods, near-identical clips, a model that cannot use one). Empty without a profile and without anything to say."""
+    lines = []
+    if profile is not None and result.plain is not None:
+        lines.append(f"With your voice profile ({profile.description}): {_answer(result)} · without it: {_answer(result.plain)}")
+    elif profile is not None:  # a long recording: its timeline is judged with the profile
+        lines.append(f"Judged with your voice profile ({profile.description}).")
+    if note:
+        lines.append(html.escape(note, quote=False))
+    return "\n\n".join(lines)
+
+
+def trust_sentence(model, with_profile: bool) -> str:
+    """How often the answer on show (with a voice profile or plain) was right on corpora the model never heard: the
+    `plain_accuracy` of its calibrated unseen-corpus rows, as config.json carries it. Empty for models without them."""
+    config = getattr(model, "config", {})
+    plain = (config.get("unseen_corpora") or {}).get("plain_accuracy")
+    profiled = ((config.get("profile") or {}).get("unseen_corpora") or {}).get("plain_accuracy")
+    if with_profile and profiled is not None:
+        return (f"On voices it never heard, answers with a voice profile were right for {percent(profiled)} of the clips"
+                + (f" (without one: {percent(plain)})." if plain is not None else "."))
+    if plain is None:
+        return ""
+    return (f"On voices it never heard, this answer was right for {percent(plain)} of the clips"
+            + (f"; with a voice profile (*Teach it your voice*), {percent(profiled)}." if profiled is not None else "."))

@@ -64,18 +64,19 @@ def table_rows(header: str, rows: list[str]) -> dict[str, dict[str, str]]:
 
 def unseen_corpora_block(text: str) -> str:
     """The leave-one-corpus-out table of reports/accuracy.md cut to the shipped families' rows (`<family>-loco`, the
-    default model's calibrated and calibrate-to-my-voice rows), in the report's order, and what the default model's
-    rows mean for a visitor's own voice, in one sentence."""
+    default model's voice-profile row and its plain head on that row's clips), in the report's order,
+    and what the default model's rows mean for a visitor's own voice, in a few sentences."""
     lines = text.splitlines()
     header, rule, *rows = first_table(lines[lines.index(LOCO_HEADING):])
     default = MAIN_ROWS[0]
     # the families the app ships (not the linear probe: the floor the default model must beat, in the report)
-    shipped = {f"{family}-loco" for family in MAIN_ROWS if family != FLOOR} | {f"{default}-loco-calibrated",
-                                                                                f"{default}-reference-loco"}
+    shipped = {f"{family}-loco" for family in MAIN_ROWS if family != FLOOR} | {f"{default}-profile-loco",
+                                                                                f"{default}-profile-plain-loco"}
     kept = [row for row in rows if row.split("|")[1].strip() in shipped]
     block = [header, rule, *kept]
     by_name = table_rows(header, kept)
-    plain, reference = by_name.get(f"{default}-loco"), by_name.get(f"{default}-reference-loco")
+    plain = by_name.get(f"{default}-loco")
+    profile, same_clips = by_name.get(f"{default}-profile-loco"), by_name.get(f"{default}-profile-plain-loco")
     if plain:
         corpora = [c for c in plain if c not in NOT_CORPORA]
         uar = {c: float(plain[c].rstrip("%")) for c in corpora}
@@ -86,11 +87,15 @@ def unseen_corpora_block(text: str) -> str:
                     f"{worst} to {plain[best]} on {best}. It rarely answers neutral for a neutral voice (lowest neutral "
                     f"recall {plain['lowest neutral recall']}) and tends to settle on one label ({label} for {share} of "
                     f"{corpus}'s clips).")
-        if reference:
-            lower = [f"{c}: {plain[c]} -> {reference[c]}" for c in corpora if float(reference[c].rstrip("%")) < uar[c]]
-            sentence += (f" Recording your neutral voice first (**Calibrate to my voice**) raises the mean to "
-                         f"{reference['mean UAR']} and neutral recall to at least {reference['lowest neutral recall']}"
-                         + (f", but not everywhere ({'; '.join(lower)})." if lower else "."))
+        if profile and same_clips:
+            scored = [c for c in corpora if profile[c] != "-"]
+            lower = [f"{c}: {same_clips[c]} -> {profile[c]}" for c in scored
+                     if float(profile[c].rstrip("%")) < float(same_clips[c].rstrip("%"))]
+            sentence += (f" **With a voice profile** (*Teach it your voice*: one recording in each of a few moods; "
+                         f"scored on the {len(scored)} corpora where a speaker has two clips of every emotion) the mean UAR "
+                         f"is {profile['mean UAR']} against {same_clips['mean UAR']} without it on the same clips, and the "
+                         f"lowest neutral recall {profile['lowest neutral recall']}"
+                         + (f"; lower on {'; '.join(lower)}." if lower else "; no corpus is lower."))
         block += ["", sentence]
     return "\n".join(block) + "\n"
 

@@ -130,14 +130,22 @@ def _other_lines(report: dict) -> list[str]:
         timings = ", ".join(f"{name} {entry['median_ms_4s']:.0f} ms"
                             + (f" ({entry['median_ms_4s_1thread']:.0f} ms on 1 thread)" if "median_ms_4s_1thread" in entry else "")
                             for name, entry in rows.items())
-        others = [entry for name, entry in rows.items() if name != "torch"]
-        lines.append(f"- Encoder runtimes (`python -m bench.encoder_runtimes`, float32, the 4-s clip, interleaved, median of "
-                     f"{runtimes['runs']}): {timings}. On {runtimes['clips']} RAVDESS clips their probabilities differ from torch's "
-                     f"by at most {max(e['max_abs_prob_diff'] for e in others):.1e}, and the top label agrees on "
-                     f"{min(e['top_label_agreement'] for e in others):.1%} of them. Fastest with the same answers: "
-                     f"{runtimes['fastest_equivalent']}"
+        reference = "torch float32" if "torch float32" in rows else "torch"  # reports before issue 44 named runtimes
+        others = {name: entry for name, entry in rows.items() if name != reference}
+        float32 = [entry for name, entry in others.items() if "bfloat16" not in name]
+        cpu = runtimes.get("cpu") or {}
+        lines.append(f"- Encoder paths (`python -m bench.encoder_runtimes`, the 4-s clip, interleaved, median of "
+                     f"{runtimes['runs']}"
+                     + (f"; {cpu['model']}, native bfloat16: {'yes' if cpu.get('native_bfloat16') else 'no'}" if cpu else "")
+                     + f"): {timings}. On {runtimes['clips']} RAVDESS clips the float32 paths' probabilities differ from "
+                     f"{reference}'s by at most {max((e['max_abs_prob_diff'] for e in float32), default=0):.1e}"
+                     + "".join(f"; {name}'s by {entry['max_abs_prob_diff']:.1e}" for name, entry in others.items() if "bfloat16" in name)
+                     + f", and the top label agrees on {min((e['top_label_agreement'] for e in others.values()), default=1):.1%} "
+                     f"of them. Fastest with the same labels: {runtimes['fastest_equivalent']}"
                      + (f" (on 1 thread: {runtimes['fastest_equivalent_1thread']})" if "fastest_equivalent_1thread" in runtimes else "")
-                     + f"; `SER_ENCODER_RUNTIME=auto` picks {runtimes['auto_picks']}.")
+                     + f"; auto runs {runtimes['auto_picks']}"
+                     + (f" ({runtimes['auto_vs_fastest']:.2f}x the fastest's time; on 1 thread {runtimes['auto_vs_fastest_1thread']:.2f}x)"
+                        if "auto_vs_fastest" in runtimes else "") + ".")
     elif "encoder_runtimes" in report:
         lines.append(f"- Encoder runtimes: not measured ({_get(report, 'encoder_runtimes', 'error')}).")
     load = _get(report, "load", "load")
@@ -186,7 +194,8 @@ def markdown(report: dict) -> str:
     lines = [
         "## Performance", "",
         f"Measured by `make bench` on {m.get('processor', '?')} ({m.get('cpu_model', 'CPU model not recorded')}) with {m.get('cpu_count', '?')} cores, torch {m.get('torch', '?')}, "
-        f"Whisper encoder in {m.get('whisper_encoder_dtype', '?')}, "
+        f"Whisper encoder on {m.get('whisper_encoder_runtime', '?')} in {m.get('whisper_encoder_dtype', '?')}"
+        + (" (the path auto chose)" if report.get("encoder_path") else "") + ", "
         f"{report.get('generated', '')[:10]}; load average {report.get('load_average_before', ['?'])[0]} at the start "
         f"(figures from a busy machine are pessimistic)"
         + (f"; torch's OpenMP threads were told to sleep instead of spin (`OMP_WAIT_POLICY={report['omp_wait_policy']}`, "

@@ -5,17 +5,20 @@
 
 The README's page is captured at a desktop width, scaled down and stored with a 64-colour palette, so the PNG stays
 small (MAX_BYTES): the README is read on GitHub, on the Hub and in clones. The tab screenshots are full size.
+The PNG carries the fingerprint of the Analyse tab it shows (`layout_fingerprint`: its components, in order, with their
+ids and labels); tests/test_readme.py fails when the page has changed since, so the picture is retaken.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import sys
 import tempfile
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from playwright import sync_api
 
 from bench.browser import CHROMIUM, CHROMIUM_ARGS, MISSING
@@ -23,7 +26,8 @@ from bench.load import running_app
 from ser import settings
 
 OUT = settings.PROJECT_ROOT / "docs" / "screenshot.png"
-CLIP = settings.EXAMPLES_DIR / "03-01-05-02-02-01-05.flac"  # shipped with the app (angry, actor 5): no corpus needed
+EXAMPLE = "angry, actor 5"  # the example clicked: shipped with the app, no corpus needed
+FINGERPRINT_KEY = "analyse-tab-layout"
 TABS_OUT = settings.PROJECT_ROOT / "test-output" / "screenshots" / "tabs"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 TABS = {"analyse": "Analyse", "calm-neutral": "Calm or neutral?", "about": "About"}
@@ -36,13 +40,11 @@ TIMEOUT_MS = 120_000
 
 
 def analysed(page, url: str) -> None:
-    """The page at `url` after the example clip was analysed twice (the first analysis may wait for the model's
+    """The page at `url` after the example clip was clicked and analysed again (the first analysis may wait for the model's
     warm-up: the status shown is the second's), every plot drawn."""
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(url)
-    with page.expect_response(lambda r: "/gradio_api/upload" in r.url and r.status == 200):
-        page.set_input_files("#audio-input input[type=file]", str(CLIP))
-    page.click("#analyse-button")
+    page.locator("#examples button", has_text=EXAMPLE).click()  # as a visitor does: a click analyses it
     page.locator("#emotion-label [data-testid=label-output-value]").wait_for(state="visible")
     first = page.inner_text("#status")
     page.click("#analyse-button")
@@ -91,12 +93,45 @@ def capture_tabs(url: str, folder: Path) -> list[Path]:
     return written
 
 
-def compress(png: bytes) -> bytes:
-    """Scaled to WIDTH pixels and reduced to a palette of COLOURS: a fraction of the bytes, text still readable."""
+def layout_fingerprint() -> str:
+    """A hash of the Analyse tab as built: each component's nesting, type, id, label and the examples' names (not its
+    texts or plots), so moving, adding, removing or renaming anything on the tab changes it."""
+    from app_ui.layout import build_app
+
+    config = build_app().config
+    components = {c["id"]: c for c in config["components"]}
+    lines: list[str] = []
+
+    def walk(node: dict, depth: int, inside: bool) -> None:
+        component = components.get(node["id"], {})
+        props = component.get("props", {})
+        inside = inside or (component.get("type") == "tabitem" and props.get("id") == "analyse")
+        if inside and component.get("type") not in (None, "state"):
+            label = props.get("label") if isinstance(props.get("label"), str) else ""
+            lines.append(f"{depth} {component['type']} {props.get('elem_id') or ''} {label} {props.get('sample_labels') or ''}")
+        for child in node.get("children", []):
+            if not (inside and components.get(child["id"], {}).get("type") == "tabitem"):
+                walk(child, depth + 1, inside)
+
+    walk(config["layout"], 0, False)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def stored_fingerprint(path: Path = OUT) -> str | None:
+    """The layout fingerprint a screenshot was taken of, or None (an older picture, written without one)."""
+    return Image.open(path).text.get(FINGERPRINT_KEY)
+
+
+def compress(png: bytes, fingerprint: str | None = None) -> bytes:
+    """Scaled to WIDTH pixels and reduced to a palette of COLOURS: a fraction of the bytes, text still readable; with the
+    layout's fingerprint in a text chunk."""
     image = Image.open(io.BytesIO(png)).convert("RGB")
     image = image.resize((WIDTH, round(image.height * WIDTH / image.width)), Image.LANCZOS)
+    info = PngImagePlugin.PngInfo()
+    if fingerprint:
+        info.add_text(FINGERPRINT_KEY, fingerprint)
     out = io.BytesIO()
-    image.quantize(COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, "PNG", optimize=True)
+    image.quantize(COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, "PNG", optimize=True, pnginfo=info)
     return out.getvalue()
 
 
@@ -113,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {path.relative_to(settings.PROJECT_ROOT)} ({path.stat().st_size / 1000:.0f} KB)")
         return 0
     with tempfile.TemporaryDirectory() as folder, running_app(Path(folder)) as server:
-        data = compress(capture(server.url))
+        data = compress(capture(server.url), layout_fingerprint())
     OUT.write_bytes(data)
     print(f"wrote {OUT.relative_to(settings.PROJECT_ROOT)} ({len(data) / 1000:.0f} KB)")
     if len(data) > MAX_BYTES:

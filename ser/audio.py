@@ -18,6 +18,8 @@ import soundfile as sf
 from ser import settings
 
 SAMPLE_RATE = 16000  # every model and feature in the project works at 16 kHz
+# files taken as audio when a folder is searched; load_audio reads the first four with soundfile, the rest through ffmpeg
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".oga", ".opus", ".m4a", ".aac", ".webm")
 MIN_INPUT_RATE = 8000  # telephone audio; below that speech is unintelligible
 MAX_INPUT_RATE = 192000  # studio audio; above that the header is almost certainly corrupt
 SILENCE_PEAK = 1e-3  # peak amplitude (full scale 1.0) under which a clip counts as silence (-60 dBFS)

@@ -3,6 +3,7 @@
     python -m ser predict clips/ talk.mp3 "more/*.wav"            # a table in the terminal
     python -m ser predict clips/ --format csv --out results.csv   # one row per file, every probability
     python -m ser predict talk.wav --timeline                     # one row per window of speech (3 s, every 1 s)
+    python -m ser predict clips/ --profile my-voice/              # relative to one speaker's voice profile (ser.profile)
     python -m ser eval [--models whisper-head ...]                # = python -m train.evaluate
 
 Files are decoded in worker threads (`ser.cli_inputs`) while the main thread runs the model on batches of clips
@@ -25,9 +26,13 @@ import numpy as np
 
 from ser import settings
 from ser.provenance import training_speaker_count
-from ser.cli_formats import FORMATS, WRITERS, output_format
+from ser.cli_formats import COLUMNS_HELP, FORMATS, WRITERS, output_format
 from ser.cli_inputs import decoded, expand_paths
+from ser.cli_profiles import Profiles, shared_profile, speaker_folder_profiles
 from ser.cli_rows import BATCH_SIZE, load, load_error, predict_rows
+from ser.encoder_path import summary as encoder_summary
+from ser.encoder_timing import measure_if_needed
+from ser.profile import SPEAKER_FOLDER_MIN_CLIPS, ProfileError
 from ser.scale.command import add_arguments as add_engine_arguments
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -46,13 +51,14 @@ def default_workers() -> int:
 
 
 def predict_epilog() -> str:
-    """The end of `predict --help`: the shipped models and two examples."""
+    """The end of `predict --help`: the shipped models, two examples and what each output column holds."""
     from ser.models import local_models
 
     return (f"shipped models: {', '.join(local_models()) or 'none installed'} (default {settings.default_model()})\n\n"
             "examples:\n"
             "  python -m ser predict recordings/ --format csv --out emotions.csv   # every file under a folder, one row each\n"
-            "  python -m ser predict talk.wav --timeline --model classic-mlp       # one row per window of speech")
+            "  python -m ser predict talk.wav --timeline --model classic-mlp       # one row per window of speech\n\n"
+            + COLUMNS_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,18 +78,33 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--format", choices=FORMATS, default=None, help="output format (default: from --out's suffix, else table)")
     predict.add_argument("--out", metavar="FILE", default=None, help="write the rows here instead of standard output")
     predict.add_argument("--merge-calm-neutral", action="store_true", help="report calm and neutral as one class, calm/neutral")
-    predict.add_argument("--reference", metavar="FILE", default=None,
-                         help="a recording of the same speaker reading a neutral sentence (2-30 s): their other clips are "
-                              "scored relative to it (models with a reference head, such as the default)")
+    profile = predict.add_mutually_exclusive_group()
+    profile.add_argument("--profile", metavar="DIR", default=None,
+                         help="a folder of one speaker's recordings in mixed moods (e.g. one sentence read neutral, happy, sad "
+                              "and angry): every input is scored relative to their average, the speaker's voice profile "
+                              "(models with a profile head, such as the default)")
+    profile.add_argument("--speaker-folders", action="store_true",
+                         help="each folder holding inputs is one speaker: its clips are scored relative to their own average "
+                              f"(a folder with fewer than {SPEAKER_FOLDER_MIN_CLIPS} clips without one; about twice the time)")
     predict.add_argument("--workers", type=int, default=default_workers(), metavar="N",
                          help="decoding threads beside the model (0: decode in the main thread; default %(default)s)")
     predict.add_argument("--threads", type=int, default=None, metavar="N",
                          help="torch threads for the model (default: torch's choice, one per core; on a busy machine 1 is faster)")
     predict.add_argument("--batch-size", type=int, default=BATCH_SIZE, metavar="N", help="clips per model call (default %(default)s)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar or summary on standard error")
+    predict.add_argument("--verbose", action="store_true", help="also say which path the Whisper encoder runs on, and why")
     add_engine_arguments(predict)  # --engine ray and its flags (ser.scale)
     commands.add_parser("eval", help="run the evaluation protocol (python -m train.evaluate); options are passed on", add_help=False)
     return parser
+
+
+def choose_profiles(args: argparse.Namespace, model, entries: list[tuple[str, str | None]]) -> Profiles | None:
+    """--profile / --speaker-folders -> the profile of every input; ProfileError (one sentence) when it cannot serve."""
+    if args.profile:
+        return shared_profile(model, args.profile)
+    if args.speaker_folders:
+        return speaker_folder_profiles(model, [path for path, error in entries if error is None])
+    return None
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -113,14 +134,15 @@ def run_predict(args: argparse.Namespace) -> int:
             raise
         print(message, file=sys.stderr)
         return EXIT_USAGE
-    reference = None
-    if args.reference:
-        from ser.reference import ReferenceError, reference_profile
-
-        try:
-            reference = reference_profile(args.reference, model)
-        except ReferenceError as err:
-            print(err, file=sys.stderr)
+    # the encoder's paths, timed once per machine (ser/encoder_timing.py)
+    measure_if_needed(model, notice=None if args.quiet else lambda text: print(text, file=sys.stderr))
+    if args.verbose:
+        print(encoder_summary(), file=sys.stderr)
+    try:
+        profiles = choose_profiles(args, model, entries)
+    except ProfileError as err:
+        print(err, file=sys.stderr)
+        return EXIT_USAGE
     labels, genders = list(model.labels), list(model.gender_labels or [])
     if args.merge_calm_neutral:
         from ser.labels import merge_calm_neutral
@@ -130,7 +152,7 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"Model {model.name}: {len(entries)} file(s)", file=sys.stderr)
     with tqdm(total=len(entries), unit="file", file=sys.stderr, disable=args.quiet, dynamic_ncols=True) as bar:
         rows = list(predict_rows(model, decoded(entries, args.workers), args.timeline, args.merge_calm_neutral, args.batch_size, bar,
-                                 reference))
+                                 profiles))
     text = WRITERS[output_format(args.format, args.out)](rows, labels, args.timeline, genders)
     if args.out:
         Path(args.out).expanduser().write_text(text)
@@ -141,6 +163,8 @@ def run_predict(args: argparse.Namespace) -> int:
         where = f" -> {args.out}" if args.out else ""
         print(f"{len(entries) - len(failed)} of {len(entries)} file(s) labelled, {len(failed)} failed, "
               f"in {time.perf_counter() - started:.1f} s{where}", file=sys.stderr)
+        for note in profiles.notes if profiles else []:
+            print(note, file=sys.stderr)
         heard = training_speaker_count([path for path, _ in entries], model)
         if heard:
             print(f"Note: {heard} of {len(entries)} file(s) are corpus recordings of speakers {model.name} was trained on; "

@@ -12,10 +12,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from ser.audio import AUDIO_SUFFIXES  # what a folder is searched for
 from ser.cli_rows import BATCH_SIZE
 
-# what a folder is searched for; load_audio reads the first four with soundfile, the rest through ffmpeg
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".oga", ".opus", ".m4a", ".aac", ".webm")
 GLOB_CHARS = set("*?[")
 PREFETCH = 2 * BATCH_SIZE  # decoded clips waiting for the model: keeps the model busy without holding a whole folder
 

@@ -2,11 +2,11 @@
 
     states = encoder_states(log_mel, n_layers=4)   # [n_layers + 1, frames // 2, 512] float32 torch tensor
 
-`SER_ENCODER_RUNTIME` chooses: `auto` (default), `torch`, `onnxruntime` or `openvino`. `auto` means ONNX Runtime when the
-encoder runs in float32 (CPUs without native bfloat16, or `SER_ENCODER_DTYPE=float32`) and onnxruntime is installed, else
-torch: on this project's 2-core CPU it encoded a 4-s clip in less time than torch and OpenVINO, with the same answers
-(`python -m bench.encoder_runtimes`, reports/encoder_runtimes.json). The exported graphs are float32 only, so
-`SER_ENCODER_DTYPE=bfloat16` or `int8` runs on torch whatever the runtime says.
+`SER_ENCODER_RUNTIME` chooses: `auto` (default), `torch`, `onnxruntime` or `openvino`. `auto` means the path
+`ser.encoder_path` chose for this machine: the fastest of the candidates when they were timed, ONNX Runtime float32
+until then (on the 2-core CPUs measured so far it encoded a 4-s clip in less time than torch and OpenVINO, with the
+same answers: `python -m bench.encoder_runtimes`, reports/encoder_runtimes.json). The exported graphs are float32 only,
+so `SER_ENCODER_DTYPE=bfloat16` or `int8` runs on torch whatever the runtime says.
 
 The graph is built here, never downloaded: `torch.onnx.export` of `whisper_offline.encode` on the verified Whisper weights,
 with a dynamic time axis. It is cached in `SER_CACHE_DIR` beside a JSON file holding its sha256; a cached graph whose
@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -35,15 +34,16 @@ import torch
 from torch import nn
 
 from ser import settings
-from ser.whisper_offline import MODEL_SHA256, N_LAYER, N_MELS, encode, fast_dtype, load_encoder
+from ser.atomic_file import atomic_write
+from ser.encoder_path import SAFE_DEFAULT, chosen_path, requested_runtime
+from ser.whisper_offline import MODEL_SHA256, N_LAYER, N_MELS, encode, fast_dtype, load_encoder, precision_name
 
 logger = logging.getLogger(__name__)
 T, R = TypeVar("T"), TypeVar("R")
 # before onnxruntime is imported: its telemetry writes a session file into TMPDIR on import (and nothing may phone home)
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-RUNTIMES = ("torch", "onnxruntime", "openvino")
-AUTO_RUNTIME = "onnxruntime"  # what `auto` picks for float32 (see the module docstring for the measurement)
+AUTO_RUNTIME = SAFE_DEFAULT.runtime  # what `auto` runs in float32 until this machine's paths are timed
 GRAPH_NAME = "whisper-base-encoder-{n_layers}layers"
 OPSET = 17
 # the tracer needs one example input; batch and time are dynamic in the graph (time up to whisper_offline.N_FRAMES)
@@ -65,24 +65,19 @@ class StatesGraph(nn.Module):
         return torch.stack(encode(self.encoder, mel, n_layers=self.n_layers), dim=1)
 
 
-def requested_runtime() -> str:
-    """`SER_ENCODER_RUNTIME` as a runtime name, or "auto"; an unknown value is logged once and treated as "auto"."""
-    choice = settings.encoder_runtime()
-    if choice != "auto" and choice not in RUNTIMES:
-        _warn_once(f"SER_ENCODER_RUNTIME={choice!r} is not one of auto, {', '.join(RUNTIMES)}; using auto.")
-        return "auto"
-    return choice
-
-
 def runtime_for(dtype: torch.dtype) -> str:
-    """The runtime that will encode in `dtype`: the graphs are float32 only, so any other dtype runs on torch."""
-    choice = requested_runtime()
+    """The runtime that will encode in `dtype`: the graphs are float32 only, so any other dtype runs on torch; in
+    float32, the runtime `SER_ENCODER_RUNTIME` names, else the chosen path's (`ser.encoder_path.chosen_path`)."""
     if dtype != torch.float32:
+        choice = requested_runtime()
         if choice not in ("auto", "torch"):
             _warn_once(f"SER_ENCODER_RUNTIME={choice} runs float32 only; the encoder runs on torch in the "
                        f"SER_ENCODER_DTYPE asked for ({settings.encoder_dtype()}).")
         return "torch"
-    return AUTO_RUNTIME if choice == "auto" else choice
+    choice = chosen_path()
+    if choice.path.dtype != precision_name(dtype):  # float32 asked for where the chosen path is another precision
+        choice = chosen_path(precision_name(dtype))
+    return choice.path.runtime
 
 
 def active_runtime() -> str:
@@ -168,6 +163,14 @@ def _compiled(runtime: str, cache_dir: str, threads: int, n_layers: int):
         return _compiled_locked(runtime, cache_dir, threads, n_layers)
 
 
+def drop_graphs() -> None:
+    """Let go of the compiled graphs (one a request is running stays alive until it returns): after the paths are timed
+    the encoder may move to another path, and an unused ONNX Runtime session holds ~100 MB (resident, after one 4-s
+    clip). The next call on a graph runtime builds its graph again from the cached file (~0.1 s)."""
+    with _build_lock:
+        _compiled_locked.cache_clear()
+
+
 @functools.lru_cache(maxsize=None)
 def _warn_once(message: str) -> None:
     logger.warning(message)
@@ -226,19 +229,6 @@ def export_graph(n_layers: int, cache_dir: Path | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    # write-then-rename: a concurrent reader sees the old file or the new one, never half of one
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_graph(cache_dir: Path, n_layers: int) -> Path | bytes:
     """The checked graph for `n_layers`: the cached file when its checksum matches, else exported and cached (its bytes
     when the cache cannot be written)."""
@@ -249,8 +239,8 @@ def load_graph(cache_dir: Path, n_layers: int) -> Path | bytes:
     info = {**_expected_meta(n_layers), "sha256": hashlib.sha256(data).hexdigest()}
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(graph, data)
-        _atomic_write(meta, json.dumps(info, indent=1).encode())
+        atomic_write(graph, data)
+        atomic_write(meta, json.dumps(info, indent=1).encode())
     except OSError as error:  # a read-only cache costs an export next time, nothing else
         logger.warning("could not cache the encoder graph in %s: %s", cache_dir, error)
         return data

@@ -198,6 +198,19 @@ def summary_features(wave: np.ndarray) -> np.ndarray:
 SUMMARY_SIZE = 2 * (3 * N_MFCC + N_CHROMA + N_MELS + 3)
 
 
+def warm_up_summary_features() -> float:
+    """Run `summary_features` once on a second of noise; returns the seconds it took. Its librosa calls (chroma's
+    tuning estimate, the zero-crossing rate) are numba code compiled on first use: 45-85 s on a busy 2-core machine
+    with an empty numba cache (ad-hoc timing, NUMBA_CACHE_DIR empty), ~1.5 s once numba cached them. The app calls this
+    in the background at start-up, so the first visitor to pick the classic model does not wait for a compiler; it
+    costs the server ~250 MB of resident memory (numba, llvmlite, scipy), which the classic model needs anyway."""
+    import time
+
+    started = time.perf_counter()
+    summary_features(np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE).astype(np.float32))
+    return time.perf_counter() - started
+
+
 def frame_times(n_frames: int) -> np.ndarray:
     """Time in seconds at the centre of each frame."""
     return np.arange(n_frames, dtype=np.float32) / FRAMES_PER_SECOND

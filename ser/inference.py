@@ -39,6 +39,7 @@ class ClipResult:
     gender: dict[str, float] | None = None
     unsure: bool = False  # the top probability is below the model's unsure threshold (chosen on unseen corpora)
     far: bool = False  # the clip is unlike everything the model was trained on (novelty above its threshold)
+    plain: "ClipResult | None" = None  # with a voice profile: the answer without it, to show beside it
 
     def as_dict(self) -> dict[str, float]:
         return {label: float(p) for label, p in zip(self.labels, self.probs)}
@@ -74,6 +75,12 @@ class Timeline:
     window_s: float = WINDOW_S
     hop_s: float = HOP_S
     gender_probs: np.ndarray | None = None  # (windows, genders), when the model has a gender head
+    far: np.ndarray | None = None  # per window: unlike every clip the model learned from (None: the model cannot tell)
+
+    @property
+    def far_share(self) -> float | None:
+        """The share of windows unlike the model's training clips, or None for a model without a novelty measure."""
+        return None if self.far is None or len(self.far) == 0 else float(np.mean(self.far))
 
     def mean(self) -> np.ndarray:
         """Average over windows: the recording's overall profile."""
@@ -92,21 +99,31 @@ def _merge(labels: list[str], probs: np.ndarray, merge: bool) -> tuple[list[str]
     return list(new_labels), np.asarray(new_probs, dtype=np.float64)
 
 
-def predict_details(model, waves: list[np.ndarray], reference: np.ndarray | None = None):
+def predict_details(model, waves: list[np.ndarray], profile: np.ndarray | None = None):
     """Emotion probabilities (clips, labels), gender probabilities (clips, genders) or None, and per clip whether it is
-    far from everything the model was trained on, in one model pass; relative to the speaker's `reference` profile
-    where the model supports one (other models ignore it: the app says so)."""
-    use = reference is not None and getattr(model, "supports_reference", False)
-    probs, gender, novelty = model.predict_details(waves, reference if use else None)
+    far from everything the model was trained on, in one model pass; relative to the speaker's voice `profile`
+    (`ser.profile.VoiceProfile.vector`) where the model supports one (other models ignore it: the app says so)."""
+    probs, gender, far, _ = predict_modes(model, waves, profile)
+    return probs, gender, far
+
+
+def predict_modes(model, waves: list[np.ndarray], profile: np.ndarray | None = None):
+    """`predict_details`, and the probabilities without the profile when one was used (else None), in one model pass."""
+    plain = None
+    if profile is not None and getattr(model, "supports_profile", False):
+        probs, plain, gender, novelty = model.predict_modes(waves, profile)
+        plain = np.asarray(plain, dtype=np.float64)
+    else:
+        probs, gender, novelty = model.predict_details(waves)
     gender = None if gender is None else np.asarray(gender, dtype=np.float64).reshape(len(waves), -1)
     threshold = getattr(model, "far_threshold", None)
     far = np.zeros(len(waves), dtype=bool) if novelty is None or threshold is None else np.asarray(novelty) > threshold
-    return np.asarray(probs, dtype=np.float64), gender, far
+    return np.asarray(probs, dtype=np.float64), gender, far, plain
 
 
-def predict_both(model, waves: list[np.ndarray], reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def predict_both(model, waves: list[np.ndarray], profile: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Emotion probabilities (clips, labels) and gender probabilities (clips, genders) or None, in one model pass."""
-    return predict_details(model, waves, reference)[:2]
+    return predict_details(model, waves, profile)[:2]
 
 
 def _gender_dict(model, gender: np.ndarray | None) -> dict[str, float] | None:
@@ -116,17 +133,27 @@ def _gender_dict(model, gender: np.ndarray | None) -> dict[str, float] | None:
     return {label: float(p) for label, p in zip(model.gender_labels, gender.mean(axis=0))}
 
 
-def is_unsure(model, probs: np.ndarray) -> bool:
+def unsure_threshold(model, profile: np.ndarray | None = None) -> float | None:
+    """The top probability under which the model's answers were more often wrong than right on corpora it never heard,
+    for the mode that answers: with the speaker's profile (fitted on the profile rows) or plain. None where no level
+    separated right from wrong there (a threshold of 1: every answer would be "unsure", which tells a visitor nothing
+    about this one; the app states how often that mode is right instead)."""
+    if profile is not None and getattr(model, "supports_profile", False):
+        threshold = getattr(model, "config", {}).get("profile", {}).get("unsure_threshold")
+    else:
+        threshold = getattr(model, "unsure_threshold", None)
+    return None if threshold is None or threshold >= 1.0 else threshold
+
+
+def is_unsure(model, probs: np.ndarray, profile: np.ndarray | None = None) -> bool:
     """Whether the model's top probability (before merging calm and neutral) is below its unsure threshold."""
-    threshold = getattr(model, "unsure_threshold", None)
+    threshold = unsure_threshold(model, profile)
     return threshold is not None and float(np.max(probs)) < threshold
 
 
-def analyse(wave: np.ndarray, model, merge_calm_neutral: bool = False, reference: np.ndarray | None = None) -> ClipResult:
+def analyse(wave: np.ndarray, model, merge_calm_neutral: bool = False, profile: np.ndarray | None = None) -> ClipResult:
     """Emotion (and gender) probabilities for one clip, taken whole."""
-    probs, gender, far = predict_details(model, [wave], reference)
-    labels, merged = _merge(model.labels, probs[0], merge_calm_neutral)
-    return ClipResult(labels, merged, _gender_dict(model, gender), is_unsure(model, probs[0]), bool(far[0]))
+    return analyse_batch([wave], model, merge_calm_neutral, profile)[0]
 
 
 def warm_up(model) -> None:
@@ -136,12 +163,17 @@ def warm_up(model) -> None:
 
 
 def analyse_batch(waves: list[np.ndarray], model, merge_calm_neutral: bool = False,
-                  reference: np.ndarray | None = None) -> list[ClipResult]:
+                  profile: np.ndarray | None = None) -> list[ClipResult]:
     """`analyse` for several clips in one model call (the CLI batches files this way)."""
-    probs, gender, far = predict_details(model, list(waves), reference)
+    probs, gender, far, plain = predict_modes(model, list(waves), profile)
     labels, merged = _merge(model.labels, probs, merge_calm_neutral)
-    return [ClipResult(labels, merged[i], _gender_dict(model, None if gender is None else gender[i:i + 1]), is_unsure(model, probs[i]),
-                       bool(far[i])) for i in range(len(waves))]
+    results = [ClipResult(labels, merged[i], _gender_dict(model, None if gender is None else gender[i:i + 1]),
+                          is_unsure(model, probs[i], profile), bool(far[i])) for i in range(len(waves))]
+    if plain is not None:
+        _, plain_merged = _merge(model.labels, plain, merge_calm_neutral)
+        for i, result in enumerate(results):
+            result.plain = ClipResult(labels, plain_merged[i], result.gender, is_unsure(model, plain[i]), result.far)
+    return results
 
 
 def voiced_intervals(wave: np.ndarray, top_db: float = VOICED_TOP_DB) -> list[tuple[float, float]]:
@@ -202,7 +234,7 @@ def timeline(
     hop_s: float = HOP_S,
     progress: Progress | None = None,
     merge_calm_neutral: bool = False,
-    reference: np.ndarray | None = None,
+    profile: np.ndarray | None = None,
 ) -> Timeline:
     """Emotion probabilities in windows over the voiced parts of a recording, batched through the model."""
     duration = wave.size / SAMPLE_RATE
@@ -211,11 +243,12 @@ def timeline(
     voiced = sum(end - start for start, end in intervals)
     hop_s = max(hop_s, voiced / MAX_WINDOWS)
     bounds = window_bounds(intervals, window_s, hop_s)
-    chunks, genders = [], []
+    chunks, genders, fars = [], [], []
     for first in range(0, len(bounds), BATCH_SIZE):
         batch = bounds[first:first + BATCH_SIZE]
-        probs, gender = predict_both(model, [wave[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in batch], reference)
+        probs, gender, far = predict_details(model, [wave[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in batch], profile)
         chunks.append(probs)
+        fars.append(far)
         if gender is not None:
             genders.append(gender)
         done = first + len(batch)
@@ -226,8 +259,9 @@ def timeline(
     ends = np.array([e for _, e in bounds], dtype=np.float64)
     gender_probs = np.concatenate(genders) if genders and getattr(model, "gender_labels", None) else None
     gender = _gender_dict(model, gender_probs)
+    far = np.concatenate(fars) if fars and getattr(model, "far_threshold", None) is not None else None
     return Timeline((starts + ends) / 2, labels, probs, segments_of(starts, ends, labels, probs), starts, ends, duration, gender,
-                    window_s, hop_s, gender_probs)
+                    window_s, hop_s, gender_probs, far)
 
 
 def _seconds(value: float) -> str:
@@ -257,18 +291,23 @@ def describe_windows(tl: Timeline) -> str:
     return text
 
 
+FAR_SHARE = 0.5  # a recording is "unlike the training" when at least this share of its windows is
+
+
 def summarise(tl: Timeline) -> ClipResult:
-    """The recording as a whole: mean probabilities (and gender) over the timeline's windows."""
-    return ClipResult(list(tl.labels), tl.mean(), tl.gender)
+    """The recording as a whole: mean probabilities (and gender) over the timeline's windows; unlike the training clips
+    when most of its windows are."""
+    share = tl.far_share
+    return ClipResult(list(tl.labels), tl.mean(), tl.gender, far=share is not None and share >= FAR_SHARE)
 
 
 def analyse_recording(
     wave: np.ndarray, model, merge_calm_neutral: bool = False, progress: Progress | None = None,
-    reference: np.ndarray | None = None,
+    profile: np.ndarray | None = None,
 ) -> tuple[ClipResult, Timeline | None]:
     """Short clips are analysed whole; longer ones get a timeline, and the overall result is its average."""
     if wave.size / SAMPLE_RATE <= LONG_CLIP_S:
         _report(progress, 0.0, "Analysing")
-        return analyse(wave, model, merge_calm_neutral, reference), None
-    tl = timeline(wave, model, progress=progress, merge_calm_neutral=merge_calm_neutral, reference=reference)
+        return analyse(wave, model, merge_calm_neutral, profile), None
+    tl = timeline(wave, model, progress=progress, merge_calm_neutral=merge_calm_neutral, profile=profile)
     return summarise(tl), tl

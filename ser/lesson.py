@@ -4,6 +4,10 @@
     section = build_section()                 # inside a gr.Blocks/gr.Tab: the parameters, their figures, the confusions
     section.wire(analyse_button, audio)       # after an analysis, "your clip" joins every figure
 
+Each figure's y-axis spans the 24 actors, whatever the visitor's clip: an unusual voice (a synthetic one, a long mixed
+recording) would otherwise stretch it until the actors' lines squash into a band; a clip outside their range is an
+arrow at the edge, with its value.
+
 Nothing here reads the corpora: the page loads two small JSON reports. Only the visitor's own clip is measured (eGeMAPS,
 about 0.1 s), in their session.
 """
@@ -25,6 +29,8 @@ REPORT = "calm_neutral.json"
 SHOWN = 5  # parameters shown: the report's `top`
 YOUR_CLIP_COLOR = "#009E73"
 CALM_LOWER, CALM_HIGHER = "#56B4E9", "#7f7f7f"  # an actor's line: calm below neutral, or not
+AXIS_PAD = 0.05  # the y-axis spans the actors' values and this share of their spread above and below
+MISTAKES_SHOWN = 2  # wrong answers named per emotion in the lesson's confusion sentence
 NO_REPORT = ("The measurement over all 24 actors has not been generated yet: run `python -m train.calm_neutral` "
              "(it writes reports/calm_neutral.json).")
 
@@ -53,6 +59,17 @@ def confusion_counts(scores: dict) -> dict | None:
             "calm_clips": int(sum(matrix[calm])), "neutral_clips": int(sum(matrix[neutral]))}
 
 
+def commonest_mistakes(scores: dict, emotion: str, shown: int = MISTAKES_SHOWN) -> list[tuple[str, int, int]]:
+    """(heard as, clips, clips of `emotion`) for the `shown` wrong answers `emotion`'s clips got most often in a report
+    entry's confusion matrix (ties in the labels' order); [] when the entry has no such row."""
+    labels, matrix = scores.get("labels") or [], scores.get("confusion")
+    if not matrix or emotion not in labels:
+        return []
+    row = [int(n) for n in matrix[labels.index(emotion)]]
+    wrong = sorted((-n, i) for i, n in enumerate(row) if labels[i] != emotion and n > 0)
+    return [(labels[i], -n, sum(row)) for n, i in wrong[:shown]]
+
+
 def model_confusions(models: list[str]) -> list[tuple[str, dict]]:
     """(model, `confusion_counts`) for each of `models` the accuracy report holds, in that order."""
     scored = read_report(ACCURACY_REPORT).get("models", {})
@@ -71,8 +88,9 @@ def confusion_sentences(models: list[str]) -> str:
         lines.append(f"- {html.escape(name)}: {mixed} of {both} calm and neutral clips ({mixed / both:.0%}): calm heard as neutral "
                      f"{c['calm_as_neutral']} of {c['calm_clips']} times, neutral heard as calm {c['neutral_as_calm']} of "
                      f"{c['neutral_clips']}.")
-    lines += ["", "How often *people* confused them in the RAVDESS validation study (Livingstone & Russo 2018) is not quoted "
-              "here: we could not check the exact figure, and a number we cannot source would not teach anything."]
+    lines += ["", "How often *people* confuse them is what your class's votes on the pairs above measure. The RAVDESS "
+              "validation study's listener figures (Livingstone & Russo 2018) are not quoted on this page: we could not "
+              "check them, and a number we cannot source would not teach anything."]
     return "\n".join(lines)
 
 
@@ -98,9 +116,34 @@ def your_clip_values(wave: np.ndarray, names: list[str]) -> dict[str, float]:
 
 # --- figures ---------------------------------------------------------------------------------------------------------
 
+def actor_range(p: dict) -> tuple[float, float]:
+    """The y-axis of a parameter's figure: the 24 actors' calm and neutral values, padded by AXIS_PAD."""
+    values = [*p["per_actor"]["calm"], *p["per_actor"]["neutral"]]
+    pad = AXIS_PAD * (max(values) - min(values) or 1.0)
+    return min(values) - pad, max(values) + pad
+
+
+def _your_clip(value: float, low: float, high: float) -> tuple[dict, dict | None]:
+    """The visitor's clip: a dashed line inside the actors' range; outside it, triangles and an arrow at the edge it
+    lies beyond, labelled with the value (the trace, and the annotation or None)."""
+    if low <= value <= high:
+        return dict(type="scatter", mode="lines", x=["neutral", "calm"], y=[value, value], name="your clip",
+                    line=dict(color=YOUR_CLIP_COLOR, width=3, dash="dash"), hovertemplate="your clip: %{y:.3g}<extra></extra>"), None
+    above = value > high
+    edge, side = (high, "above") if above else (low, "below")
+    trace = dict(type="scatter", mode="markers", x=["neutral", "calm"], y=[edge, edge], name="your clip", cliponaxis=False,
+                 marker=dict(symbol="triangle-up" if above else "triangle-down", size=13, color=YOUR_CLIP_COLOR),
+                 hovertemplate=f"your clip: {value:.3g} ({side} every actor)<extra></extra>")
+    arrow = dict(x=0.5, xref="paper", y=edge, yref="y", text=f"your clip: {value:.3g}, {side} every actor", showarrow=True,
+                 arrowhead=2, arrowsize=1.3, arrowwidth=2, arrowcolor=YOUR_CLIP_COLOR, ax=0, ay=30 if above else -30,
+                 font=dict(color=YOUR_CLIP_COLOR, size=12), bgcolor="rgba(255,255,255,0.85)")
+    return trace, arrow
+
+
 def parameter_figure(name: str, report: dict | None = None, your_value: float | None = None):
     """Paired dots: each actor's neutral and calm mean joined by a line (blue where calm is lower), the class means in
-    bold, and "your clip" as a dashed line on the same axis when given."""
+    bold, and "your clip" on the same axis when given: the axis keeps the actors' range (`actor_range`), so a clip
+    beyond it is an arrow at the edge rather than a stretched axis."""
     from ser.plots import _axis, _figure
 
     report = lesson_report() if report is None else report
@@ -113,14 +156,15 @@ def parameter_figure(name: str, report: dict | None = None, your_value: float | 
                          hovertemplate=f"actor {actor[-2:]}: %{{y:.3g}}<extra></extra>"))
     data.append(dict(type="scatter", mode="lines+markers", x=["neutral", "calm"], y=[float(np.mean(neutral)), float(np.mean(calm))],
                      name="mean of 24 actors", line=dict(color="#222222", width=4), marker=dict(size=10)))
+    low, high = actor_range(p)
+    annotations = []
     if your_value is not None:
-        data.append(dict(type="scatter", mode="lines", x=["neutral", "calm"], y=[your_value, your_value], name="your clip",
-                         line=dict(color=YOUR_CLIP_COLOR, width=3, dash="dash"), hovertemplate="your clip: %{y:.3g}<extra></extra>"))
-    values = [*calm, *neutral] + ([your_value] if your_value is not None else [])
-    pad = 0.05 * (max(values) - min(values) or 1.0)
+        trace, arrow = _your_clip(your_value, low, high)
+        data.append(trace)
+        annotations += [arrow] if arrow else []
     return _figure(data, f"{p['label']} (d = {p['d_z']:+.2f})", height=340,
-                   x=dict(type="category"), y=_axis(p["label"], range=[min(values) - pad, max(values) + pad]),
-                   legend=dict(orientation="h", y=-0.15))
+                   x=dict(type="category"), y=_axis(p["label"], range=[low, high]),
+                   legend=dict(orientation="h", y=-0.15), annotations=annotations)
 
 
 def lesson_figures(report: dict | None = None, your_values: dict[str, float] | None = None) -> list:
@@ -157,9 +201,10 @@ class LessonSection:
         except Exception:
             log.exception("could not measure the visitor's clip for the lesson")
             return [*lesson_figures(), "*Your clip could not be measured for these figures.*"]
-        return [*lesson_figures(your_values=values), "The dashed green line on each figure is **your clip**, the last one "
-                "you analysed, measured the same way (after trimming silence). One clip of one speaker is not a class: "
-                "compare it with the spread of the actors, not with one dot."]
+        return [*lesson_figures(your_values=values), "The green dashed line on each figure is **your clip**, the last one "
+                "you analysed, measured the same way (after trimming silence); where it lies beyond every actor, a green "
+                "arrow at the edge gives its value. One clip of one speaker is not a class: compare it with the spread of "
+                "the actors, not with one dot."]
 
     def wire(self, analyse_button, audio) -> None:
         """After each click on Analyse, measure the same clip and put it on the figures (this visitor's page only)."""
@@ -200,6 +245,24 @@ def build_section(models: list[str] | None = None) -> LessonSection:
                                elem_id="lesson-your-clip")
     gr.Markdown(confusion_sentences(models if models is not None else local_models()), elem_id="lesson-confusions")
     if report:
-        gr.Markdown(f"<small>Source: `reports/{REPORT}` ({html.escape(report.get('protocol', ''))}). openSMILE is free for "
-                    "non-commercial use only (audEERING research licence).</small>")
+        with gr.Accordion("How this was measured", open=False, elem_id="lesson-methods"):
+            gr.Markdown(methods_text(report))
     return section
+
+
+def methods_text(report: dict) -> str:
+    """The statistics behind the figures in plain words, then the report's own protocol line and the source."""
+    n = len(report["actors"])
+    return (f"**Pairs.** {report['pairs']} pairs of clips from {n} actors: the same actor saying the same sentence neutrally "
+            "and calmly (calm at normal intensity). Each parameter's calm-minus-neutral difference is averaged within "
+            f"each actor first, so every actor counts once.\n\n"
+            f"**d** is the paired effect size (Cohen's d_z): the mean of the {n} actors' differences divided by how much "
+            "those differences vary from actor to actor. Negative: calm is lower. Around 0.2 is small, 0.8 or more large.\n\n"
+            f"**95% CI** is a bootstrap confidence interval: the {n} actors are drawn again at random, with replacement, "
+            "thousands of times, and d recomputed each time; the interval holds the middle 95% of those values.\n\n"
+            f"**Many comparisons.** {len(report['parameters'])} parameters were compared and the figures show the most "
+            "separating ones; with that many, some differences look large by chance alone, and the p-values in the report "
+            "are not corrected for it. Trust the large, consistent effects more than the small ones.\n\n"
+            f"<small>Protocol, as the report states it: {html.escape(report.get('protocol', ''))}. "
+            f"{html.escape(report.get('features', ''))}. Source: `reports/{REPORT}` (`{html.escape(report.get('command', ''))}`). "
+            "openSMILE is free for non-commercial use only (audEERING research licence).</small>")

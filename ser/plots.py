@@ -188,18 +188,71 @@ def feature_figures(wave: np.ndarray) -> tuple[go.Figure, go.Figure, go.Figure, 
 
 # --- long recordings -------------------------------------------------------------------------------------------------
 
-def timeline_figure(tl: Timeline) -> go.Figure:
-    """One line per emotion: its probability in each window, plotted at the window's centre."""
+BAND_MIN_OPACITY = 0.15  # a window at chance level stays visible, so the band shows where speech was
+
+
+def band_opacity(top: np.ndarray, n_labels: int) -> np.ndarray:
+    """How strongly a window is coloured: from BAND_MIN_OPACITY at chance (1 / labels) to 1 at certainty."""
+    chance = 1.0 / max(n_labels, 1)
+    sure = np.clip((np.asarray(top, dtype=np.float64) - chance) / (1.0 - chance), 0.0, 1.0)
+    return BAND_MIN_OPACITY + (1.0 - BAND_MIN_OPACITY) * sure
+
+
+def band_edges(tl: Timeline) -> tuple[np.ndarray, np.ndarray]:
+    """Where each window's stripe starts and ends: windows overlap, so each owns the stretch nearer its centre than its
+    neighbours', never beyond its own start and end (silence between stretches of speech stays blank)."""
+    centres = np.asarray(tl.times, dtype=np.float64)
+    mids = (centres[1:] + centres[:-1]) / 2
+    left = np.maximum(tl.starts, np.concatenate([[-np.inf], mids])) if len(centres) else centres
+    right = np.minimum(tl.ends, np.concatenate([mids, [np.inf]])) if len(centres) else centres
+    return left, np.maximum(right, left)
+
+
+def _band_traces(tl: Timeline, yaxis: str = "y", showlegend: bool = True) -> list[dict]:
+    """One bar trace per emotion that tops a window: a stripe per window, its opacity the model's confidence, hatched
+    where the window is unlike every clip the model learned from."""
+    top = tl.probs.argmax(axis=1) if len(tl.probs) else np.zeros(0, dtype=int)
+    best = tl.probs[np.arange(len(top)), top] if len(top) else np.zeros(0)
+    left, right = band_edges(tl)
+    opacity = band_opacity(best, len(tl.labels))
+    far = np.zeros(len(top), dtype=bool) if tl.far is None else np.asarray(tl.far, dtype=bool)
+    traces = []
+    for i, label in enumerate(tl.labels):
+        here = np.flatnonzero(top == i)
+        if not len(here):
+            continue
+        traces.append(dict(
+            type="bar", x=((left[here] + right[here]) / 2).astype(np.float32), width=(right[here] - left[here]).astype(np.float32),
+            y=np.ones(len(here), dtype=np.float32), yaxis=yaxis, name=label, legendgroup=label, showlegend=showlegend,
+            marker=dict(color=_color(label), opacity=opacity[here].round(3).tolist(), line=dict(width=0),
+                        pattern=dict(shape=["/" if f else "" for f in far[here]], fgcolor="#333333", solidity=0.15)),
+            customdata=np.stack([left[here], right[here], best[here] * 100], axis=1).round(1).tolist(),
+            hovertemplate=f"{label}: " + "%{customdata[2]:.0f}% at %{customdata[0]:.1f}-%{customdata[1]:.1f} s<extra></extra>"))
+    return traces
+
+
+def _line_traces(tl: Timeline) -> list[dict]:
     mode = "lines+markers" if len(tl.times) < 60 else "lines"
-    traces = [
-        dict(type="scatter", x=tl.times.astype(np.float32), y=(tl.probs[:, i] * 100).astype(np.float32), mode=mode, name=label,
-             line=dict(color=_color(label), width=2), marker=dict(size=5),
-             hovertemplate=f"{label}: " + "%{y:.0f}% at %{x:.1f} s<extra></extra>")
-        for i, label in enumerate(tl.labels)
-    ]
-    end = max(tl.duration, float(tl.times.max()) if len(tl.times) else 1.0)
-    return _figure(traces, "Emotion over time", height=360, x=_time_axis(end, "time (s, window centre)"),
-                   y=_axis("probability (%)", range=[0, 100]), legend=dict(orientation="h", y=-0.25))
+    return [dict(type="scatter", x=tl.times.astype(np.float32), y=(tl.probs[:, i] * 100).astype(np.float32), mode=mode, name=label,
+                 legendgroup=label, line=dict(color=_color(label), width=2), marker=dict(size=5),
+                 hovertemplate=f"{label}: " + "%{y:.0f}% at %{x:.1f} s<extra></extra>")
+            for i, label in enumerate(tl.labels)]
+
+
+BAND_TITLE = "Top emotion over time (paler = less sure)"
+
+
+def timeline_figure(tl: Timeline, lines: bool = False) -> go.Figure:
+    """The top emotion per window as a coloured band; with `lines`, every emotion's probability per window below it
+    (plotted at the window's centre)."""
+    end = max(tl.duration, float(tl.ends.max()) if len(tl.ends) else 1.0)
+    band_axis = dict(visible=False, range=[0, 1], fixedrange=True)
+    if not lines:
+        return _figure(_band_traces(tl), BAND_TITLE, height=200, x=_time_axis(end), y=band_axis, barmode="overlay", bargap=0,
+                       legend=dict(orientation="h", y=-0.5), margin={**MARGIN, "l": 20})  # no y-axis to make room for
+    return _figure([*_band_traces(tl, "y2", showlegend=False), *_line_traces(tl)], BAND_TITLE + " and each emotion's probability",
+                   height=420, x=_time_axis(end, "time (s, window centre)"), y=_axis("probability (%)", range=[0, 100], domain=[0, 0.72]),
+                   yaxis2={**band_axis, "domain": [0.8, 1.0]}, barmode="overlay", bargap=0, legend=dict(orientation="h", y=-0.2))
 
 
 # --- the calm-vs-neutral lesson --------------------------------------------------------------------------------------

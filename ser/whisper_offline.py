@@ -12,8 +12,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -21,6 +19,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from ser import settings
+from ser.atomic_file import atomic_write
 from ser.whisper_encoder import (
     HEAD_DIM, N_CTX, N_FFN, N_FRAMES, N_HEAD, N_LAYER, N_MELS, N_STATE, EncoderLayer, SelfAttention, WhisperBaseEncoder,
     encode, new_encoder,
@@ -62,25 +61,12 @@ def _read_cache(weights: Path, meta: Path) -> dict[str, torch.Tensor] | None:
     return load_safetensors_bytes(data)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    # write-then-rename so a concurrent reader never sees half a file
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a cache is fine to share
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_cache(state: dict[str, torch.Tensor], weights: Path, meta: Path) -> None:
     data = save_safetensors_bytes(state, metadata={"source_sha256": MODEL_SHA256})
     try:
         weights.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(weights, data)
-        _atomic_write(meta, json.dumps({"sha256": _sha256(data), "source_sha256": MODEL_SHA256}, indent=1).encode())
+        atomic_write(weights, data)
+        atomic_write(meta, json.dumps({"sha256": _sha256(data), "source_sha256": MODEL_SHA256}, indent=1).encode())
     except OSError as error:  # a read-only cache only costs a conversion next time
         logger.warning("could not cache the Whisper encoder in %s: %s", weights.parent, error)
 

@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
-import functools
-import logging
-
 import torch
 from torch import nn
 
-from ser import settings
+from ser.encoder_path import chosen_path
 from ser.whisper_encoder import WhisperBaseEncoder
-
-logger = logging.getLogger(__name__)
 
 
 def fast_dtype(choice: str | None = None) -> torch.dtype:
-    """bfloat16 where oneDNN runs it natively (AVX512-BF16/AMX CPUs: ~2x faster than float32, states within a few
-    percent, see tests/test_whisper_offline.py), else float32 (emulated bfloat16 would be slower); `choice` ("auto",
-    "float32", "bfloat16" or "int8", default `SER_ENCODER_DTYPE`) overrides it. The app's default model encodes in
-    this dtype; training reads float32 states unless `--states_dtype` says otherwise. "int8" (`torch.qint8`)
-    quantises the Linear layers' weights and, per batch, their inputs (`quantize_int8`): ~1.4x faster than float32 on
-    a CPU without bfloat16 (reports/bench.md), at a cost in the states' precision. An unknown choice is logged and
-    treated as "auto"."""
-    choice = choice or settings.encoder_dtype()
-    if choice in ("float32", "bfloat16"):
-        return getattr(torch, choice)
-    if choice == "int8":
-        return torch.qint8
-    if choice != "auto":
-        _warn_unknown_dtype(choice)
-    try:
-        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
-    except (AttributeError, RuntimeError):  # a torch build without oneDNN
-        return torch.float32
-
-
-@functools.lru_cache(maxsize=None)
-def _warn_unknown_dtype(choice: str) -> None:  # once per value, not once per clip
-    logger.warning("SER_ENCODER_DTYPE=%r is not one of auto, float32, bfloat16, int8; using auto.", choice)
+    """The precision of the path the encoder runs on (`ser.encoder_path.chosen_path`): bfloat16 where the CPU computes
+    it natively (AVX512_BF16/AMX) and it was timed fastest there (~2x float32 on such a CPU; states within a few
+    percent, see tests/test_whisper_offline.py), else float32. `choice` ("auto", "float32", "bfloat16" or "int8",
+    default `SER_ENCODER_DTYPE`) overrides it. The app's default model encodes in this dtype; training reads float32
+    states unless `--states_dtype` says otherwise. "int8" (`torch.qint8`) quantises the Linear layers' weights and,
+    per batch, their inputs (`quantize_int8`): ~1.4x faster than float32 on a CPU without bfloat16
+    (reports/bench.md), at a cost in the states' precision, so only when asked for. An unknown choice is logged
+    and treated as "auto"."""
+    name = chosen_path(choice).path.dtype
+    return torch.qint8 if name == "int8" else getattr(torch, name)
 
 
 def precision_name(dtype: torch.dtype) -> str:

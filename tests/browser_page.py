@@ -3,6 +3,7 @@ a real clip, a page on `python app.py` (the session's app server, tests/conftest
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -57,15 +58,24 @@ def browser(mic_wav):
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, app_url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["microphone"])
+@contextlib.contextmanager
+def opened_page(browser, app_url: str, viewport: dict, **context_args):
+    """The app's page in a fresh browser context of `viewport`, once its Analyse button is there."""
+    context = browser.new_context(viewport=viewport, **context_args)
     page = context.new_page()
     page.set_default_timeout(30_000)
-    page.goto(app_url)
-    page.wait_for_selector("#analyse-button")
-    yield page
-    context.close()
+    try:
+        page.goto(app_url)
+        page.wait_for_selector("#analyse-button")
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    with opened_page(browser, app_url, {"width": 1400, "height": 1000}, permissions=["microphone"]) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,18 @@ import soundfile as sf
 from bench.load import running_app
 from ser import settings
 
+@pytest.fixture(scope="module")
+def one_math_thread():
+    """torch on one math thread for a module's tests, as before afterwards: two spinning OpenMP threads on a shared,
+    busy machine are slower than one (docs/experiments.md, "Where the encoder runs")."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The corpora folder. Never skipped: CI has the corpora, so a missing folder is a failure, not a skip."""

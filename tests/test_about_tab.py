@@ -11,6 +11,7 @@ import pytest
 
 from ser import settings
 from ser.models import local_models
+from ser.models.base import read_config
 from tests.test_app_api import SHIPPED, refusal
 
 
@@ -37,7 +38,9 @@ def test_about_tab_has_one_licence_section_holding_the_cards_licence(name):
     card = (settings.MODELS_DIR / name / "README.md").read_text()
     card_licence = card.split("## Licence\n", 1)[1].strip().splitlines()[0]  # the shipped cards' one-paragraph licence
     section = about.split("### Licences\n", 1)[1]
-    assert card_licence in section and "non-commercial" in section and "Whisper-base encoder (OpenAI) is MIT" in section
+    assert card_licence in section and "non-commercial" in section
+    # the encoder's licence only where the model runs it
+    assert ("Whisper-base encoder (OpenAI)" in section) == (read_config(settings.MODELS_DIR / name)["kind"] == "whisper_head")
 
 
 def test_a_hub_cards_license_section_moves_into_the_one_licence_section():
@@ -86,4 +89,21 @@ def test_about_tab_shows_unseen_corpus_scores_when_the_report_has_them(tmp_path,
     monkeypatch.setattr(settings, "REPORTS_DIR", tmp_path)
     about = about_model(SHIPPED)
     assert "mean UAR **31.2%**; URDU 40.0% (guessing 25.0%), ASED 25.0% (guessing 20.0%)." in about
+    # the number closest to a visitor's own voice comes first, the in-corpus one after it
+    assert about.index("mean UAR **31.2%**") < about.index("**UAR ")
     assert "never heard" in about_model("resnet18") and "mean UAR **" not in about_model("resnet18")
+
+
+def test_about_tab_says_which_path_the_encoder_runs_on_and_why(monkeypatch, tmp_path):
+    """Models on the Whisper encoder say which path runs here and why (ser.encoder_path); the others have no encoder."""
+    from app_ui.about import ENCODER_HEADING, about_model
+    from ser.encoder_path import chosen_path
+
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path))  # this machine not timed yet: the safe default, and it says so
+    monkeypatch.delenv("SER_ENCODER_DTYPE", raising=False)
+    monkeypatch.delenv("SER_ENCODER_RUNTIME", raising=False)
+    section = about_model("whisper-head").split(ENCODER_HEADING, 1)[1].split("###", 1)[0]
+    assert f"runs on {chosen_path().path.name}: the default until this machine's paths are timed" in section
+    monkeypatch.setenv("SER_ENCODER_DTYPE", "int8")
+    assert "runs on torch int8: SER_ENCODER_DTYPE=int8 asks for it." in about_model("whisper-head")
+    assert ENCODER_HEADING not in about_model(SHIPPED)  # the classic MLP reads no encoder

@@ -14,6 +14,7 @@ from playwright import sync_api
 
 from ser import settings
 from ser.audio import SAMPLE_RATE, AudioError, load_audio
+from ser.labels import EMOTIONS
 
 from tests.browser_page import ANALYSE_TIMEOUT_MS, SCREENSHOTS, corpus_clip, plot_state, upload
 from tests.browser_page import browser, mic_wav, page  # noqa: F401 (fixtures: pytest finds them here)
@@ -25,19 +26,21 @@ LESSON_NEUTRAL_CLIP = "03-01-01-01-02-02-07"  # the lesson's neutral clip the cr
 
 
 def click_example(page, stem: str) -> None:
-    """Click the example showing `stem` (labelled "Example N": the label must not give the answer away)."""
-    from app_ui.layout import example_clips
+    """Click the example of `stem`: named by what it is ("angry, actor 5"), or numbered while guess-first is on."""
+    from app_ui.layout import example_clips, example_labels
 
-    names = [Path(p).stem for p in example_clips()]
-    page.locator("#examples button", has_text=re.compile(rf"^Example {names.index(stem) + 1}$")).click()
+    paths = example_clips()
+    index = [Path(p).stem for p in paths].index(stem)
+    hidden = page.locator("#guess-first input").is_checked()
+    page.locator("#examples button", has_text=re.compile(rf"^{re.escape(example_labels(paths, hidden)[index])}$")).click()
 
 
-def test_examples_are_neutrally_labelled_and_a_click_analyses_and_says_the_actor_was_heard(page):
+def test_examples_are_named_and_a_click_analyses_and_says_the_actor_was_heard(page):
     from ser.plots import percent
     from ser.reports import held_out_predictions
 
     labels = page.locator("#examples button").all_inner_texts()
-    assert labels and all(re.fullmatch(r"Example \d+", text.strip()) for text in labels), labels
+    assert "neutral, actor 7" in [text.strip() for text in labels], labels
     click_example(page, LESSON_NEUTRAL_CLIP)
     origin = page.locator("#origin")
     origin.wait_for(state="visible", timeout=ANALYSE_TIMEOUT_MS)
@@ -64,6 +67,8 @@ def test_guess_first_hides_the_answer_until_reveal(page):
     page.click("#guess-first input")
     click_example(page, "03-01-05-02-02-01-05")
     page.locator("#reveal-button").wait_for(state="visible", timeout=ANALYSE_TIMEOUT_MS)
+    prompt = page.inner_text("#guess-panel")
+    assert all(emotion in prompt for emotion in EMOTIONS), prompt  # the eight to vote among
     assert plot_state(page, "waveform-plot")["drawn"] > 0  # the signal is there to look at...
     for hidden in ("#emotion-label", "#origin", "#bars"):  # ...the answer is not
         assert not page.locator(hidden).is_visible(), hidden
@@ -150,8 +155,7 @@ def test_switching_the_model_reanalyses_the_clip_and_a_missing_gender_head_is_sa
     page.locator("#model-choice input").click()
     page.get_by_role("option", name="classic-mlp").click()
     sync_api.expect(page.locator("#status")).to_contain_text("Model classic-mlp", timeout=ANALYSE_TIMEOUT_MS)
-    sync_api.expect(page.locator("#gender-note")).to_contain_text("classic-mlp has no gender output")
-    assert not page.locator("#gender-label").is_visible()
+    sync_api.expect(page.locator("#gender-line")).to_contain_text("classic-mlp has no gender output")
 
 
 # --- a phone ------------------------------------------------------------------------------------------------------

@@ -44,3 +44,17 @@ def test_only_the_shipped_clips_skip_gradios_playability_probe(tmp_path):
         assert not processing_utils.audio_is_playable(str(aiff))  # anything else is still probed
         assert not processing_utils.audio_is_playable(str(shipped_aiff))  # and so is a shipped file browsers cannot play
     assert processing_utils.audio_is_playable is original
+
+
+def test_the_classic_models_feature_code_is_compiled_at_start_up_without_a_visitor(app_server):
+    """librosa's numba functions compiled on the first switch to classic-mlp (45 s on a fresh install): the app compiles
+    them in the background once the default model is ready, before anyone asks."""
+    import time
+
+    from app_ui.models import FEATURE_CODE_READY
+
+    deadline = time.monotonic() + 180  # an empty numba cache on a busy 2-core machine: up to ~85 s
+    while FEATURE_CODE_READY not in app_server.log_text() and time.monotonic() < deadline:
+        assert app_server.alive(), app_server.log_tail()
+        time.sleep(0.5)
+    assert FEATURE_CODE_READY in app_server.log_text(), app_server.log_tail()

@@ -75,3 +75,23 @@ def test_a_visitors_clip_joins_every_figure(data_dir, tmp_path):
         assert "too little voiced speech" in note and all("your clip" not in [t.name for t in f.data] for f in figures)
     finally:
         plots.VALIDATE = False
+
+
+def test_a_clip_beyond_every_actor_is_an_arrow_at_the_edge_not_a_stretched_axis():
+    plots.VALIDATE = True
+    try:
+        report = lesson.lesson_report()
+        name = lesson.shown_parameters(report)[0]
+        low, high = lesson.actor_range(report["parameters"][name])
+        for value, edge in ((high + 100 * (high - low), high), (low - 100 * (high - low), low), ((low + high) / 2, None)):
+            figure = lesson.parameter_figure(name, report, value)
+            assert list(figure.layout.yaxis.range) == pytest.approx([low, high])
+            clip = next(t for t in figure.data if t.name == "your clip")
+            arrows = [a for a in figure.layout.annotations if a.showarrow]
+            if edge is None:  # inside the range: the dashed line at its value, no arrow
+                assert list(clip.y) == pytest.approx([value, value]) and not arrows
+            else:
+                assert list(clip.y) == pytest.approx([edge, edge]) and len(arrows) == 1 and arrows[0].y == pytest.approx(edge)
+                assert f"{value:.3g}" in arrows[0].text
+    finally:
+        plots.VALIDATE = False

@@ -4,6 +4,7 @@ Each CLI run loads the default model (several seconds), so a few runs are shared
   mixed   - a folder of flac/wav/ogg/mp3 (one in a subfolder) with a text file named .wav, a missing path, a glob matching nothing
   globbed - quoted glob patterns, --merge-calm-neutral, CSV on stdout, a Hub id that cannot be fetched offline
   timed   - --timeline on a ~13-s recording (RAVDESS clips joined), the default table on stdout
+  timed_csv, long_row - the same recording as a CSV timeline, and as one JSON row
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +26,7 @@ import soxr
 from ser import settings
 from ser.audio import SAMPLE_RATE, load_audio, trim_silence
 from ser.labels import CALM_NEUTRAL
+from ser.inference import unsure_threshold
 from ser.models import load_model, resolve
 from ser.models.base import read_config
 
@@ -109,6 +112,19 @@ def timed(recording):
     return run_cli("predict", recording.name, "--timeline", cwd=recording.parent)  # relative: the table shortens long paths
 
 
+@pytest.fixture(scope="module")
+def timed_csv(recording):
+    result = run_cli("predict", str(recording), "--timeline", "--format", "csv")
+    return result, list(csv.DictReader(io.StringIO(result.stdout)))
+
+
+@pytest.fixture(scope="module")
+def long_row(recording):
+    """The recording without --timeline: one row for the whole of it (the mean over its windows, as the app shows)."""
+    result = run_cli("predict", str(recording), "--format", "json")
+    return result, json.loads(result.stdout) if result.returncode == 0 else None
+
+
 def assert_probabilities(row: dict, labels: list[str]) -> None:
     probs = np.array([float(row[label]) for label in labels])
     assert abs(probs.sum() - 1) < 1e-3
@@ -129,12 +145,14 @@ def test_run_completes_and_exit_status_counts_the_failures(mixed):
 def test_json_rows_have_the_columns_in_order(mixed, labels, genders):
     _, rows = mixed
     assert genders, "the default model has a gender head: this test checks its columns"
-    assert all(list(row) == ["file", "label", "probability", "unsure", "unlike_training", *labels, *gender_columns(genders), "error"]
+    assert all(list(row) == ["file", "label", "probability", "unsure", "unlike_training", "profile", *labels, *gender_columns(genders), "error"]
                for row in rows)
     for row in rows:
-        # unsure: the top probability under the model's threshold (None: the model was not calibrated)
+        # unsure: the top probability under the model's threshold (None: not calibrated, or no level separated right
+        # from wrong answers on unseen corpora, a threshold of 1)
         threshold = load_model(None).unsure_threshold
-        assert row["unsure"] is (None if threshold is None or row["error"] else row["probability"] < threshold)
+        assert row["unsure"] is (None if threshold is None or threshold >= 1 or row["error"] else row["probability"] < threshold)
+        assert row["profile"] == (None if row["error"] else "none")
         if row["error"] is None:
             probs = [row[g] for g in genders]
             assert sum(probs) == pytest.approx(1.0, abs=1e-4) and row["gender"] == genders[int(np.argmax(probs))]
@@ -177,7 +195,7 @@ def test_glob_patterns_select_files(globbed, audio_folder):
 def test_csv_with_calm_and_neutral_merged(globbed, labels, genders):
     _, rows = globbed
     merged = [CALM_NEUTRAL] + [label for label in labels if label not in ("calm", "neutral")]
-    assert list(rows[0]) == ["file", "label", "probability", "unsure", "unlike_training", *merged, *gender_columns(genders), "error"]
+    assert list(rows[0]) == ["file", "label", "probability", "unsure", "unlike_training", "profile", *merged, *gender_columns(genders), "error"]
     for row in rows:
         assert row["error"] == ""
         assert_probabilities(row, merged)
@@ -191,12 +209,14 @@ def test_unreachable_hub_model_falls_back_to_the_default(globbed):
 
 # --- the timeline ------------------------------------------------------------------------------------------------
 
-def test_timeline_table_has_one_row_per_window(timed, recording, labels, genders):
+def test_timeline_table_has_one_row_per_window(timed, timed_csv, recording, labels, genders):
     from ser.inference import voiced_intervals, window_bounds
 
     assert timed.returncode == 0, timed.stderr
     header, *lines = timed.stdout.strip().splitlines()
-    assert header.split() == ["file", "start", "end", "emotion", "prob", "unsure", *labels, *(["gender"] if genders else [])]
+    _, rows = timed_csv
+    assert header.split() == [c for c in rows[0] if c != "error"]  # the table names its columns as the CSV does
+    assert header.split()[:7] == ["file", "start", "end", "label", "probability", "unsure", "unlike_training"]
     expected = window_bounds(voiced_intervals(load_audio(recording)))
     assert len(expected) >= 5  # one window for the first sentence, 3-s windows every second over the rest
     assert len(lines) == len(expected)
@@ -204,8 +224,36 @@ def test_timeline_table_has_one_row_per_window(timed, recording, labels, genders
         cells = line.replace(recording.name, "FILE").split()  # the file name has a space in it
         assert cells[0] == "FILE"
         assert float(cells[1]) == pytest.approx(start, abs=0.051) and float(cells[2]) == pytest.approx(end, abs=0.051)
-        assert cells[3] in labels and cells[4].endswith("%") and cells[5] in ("yes", "no", "-")
-        assert len(cells) == 6 + len(labels) + bool(genders) and (not genders or cells[-1] in genders)
+        assert cells[3] in labels and cells[4].endswith("%") and cells[5] in ("yes", "no", "-") and cells[6] in ("yes", "no")
+        assert cells[7] == "none"  # profile: none given
+        assert len(cells) == 8 + len(labels) + len(gender_columns(genders)) and (not genders or cells[-3] in genders)
+
+
+def test_timeline_csv_fills_every_column_of_every_window(timed_csv, labels, genders):
+    """unlike_training too: the default model measures it, so no window leaves it empty; only `error` is."""
+    result, rows = timed_csv
+    assert result.returncode == 0, result.stderr
+    assert len(rows) >= 5 and load_model(None).far_threshold is not None
+    # unsure is "not applicable" (empty, as --help says) where no level told right from wrong: plain mode, today
+    unsure_applies = unsure_threshold(load_model(None)) is not None
+    for row in rows:
+        may_be_empty = {"error"} | (set() if unsure_applies else {"unsure"})
+        assert row["error"] == "" and all(value != "" for column, value in row.items() if column not in may_be_empty), row
+        assert row["unlike_training"] in ("True", "False") and row["unsure"] in (("True", "False") if unsure_applies else ("",))
+        assert_probabilities(row, labels)
+        assert float(row["start"]) < float(row["end"])
+
+
+def test_a_long_recordings_one_row_says_whether_it_is_unlike_the_training(long_row, timed_csv):
+    """Most of its windows decide, as in the app's note on long recordings."""
+    from ser.inference import FAR_SHARE
+
+    result, rows = long_row
+    assert result.returncode == 0, result.stderr
+    windows = [row["unlike_training"] == "True" for row in timed_csv[1]]
+    assert len(rows) == 1 and rows[0]["unlike_training"] is bool(np.mean(windows) >= FAR_SHARE)
+    assert None not in (rows[0]["label"], rows[0]["probability"]) and rows[0]["profile"] == "none"
+    assert (rows[0]["unsure"] is None) == (unsure_threshold(load_model(None)) is None)
 
 
 # --- usage errors: exit status 2, one sentence, no model loaded ---------------------------------------------------
@@ -233,7 +281,7 @@ def test_eval_hands_its_options_to_the_evaluation_protocol():
 
 # --- what the help and the summary tell a new user ---------------------------------------------------------------
 
-def test_predict_help_lists_the_shipped_models_and_two_examples():
+def test_predict_help_lists_the_shipped_models_two_examples_and_every_column(timed_csv, labels, genders):
     from ser.inference import WINDOWS_TEXT
     from ser.models import local_models
 
@@ -243,6 +291,11 @@ def test_predict_help_lists_the_shipped_models_and_two_examples():
     assert f"shipped models: {', '.join(local_models())}" in text
     assert text.count("python -m ser predict ") >= 2  # two examples
     assert WINDOWS_TEXT in text  # --timeline says what the windows are
+    # every column of the output has its line under "columns": its name(s), two spaces, what it holds
+    entries = [re.match(r"  (\S.*?)\s{2,}\S", line) for line in result.stdout.split("\ncolumns", 1)[1].splitlines()]
+    documented = {name for entry in entries if entry for name in entry[1].split(", ")}
+    named = {"<emotion>" if c in labels else "<gender>" if c in genders else c for c in timed_csv[1][0]}
+    assert named <= documented, named - documented
 
 
 def test_files_of_training_speakers_are_pointed_out(data_dir, tmp_path):

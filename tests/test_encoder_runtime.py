@@ -115,7 +115,8 @@ def test_a_runtime_that_is_not_installed_falls_back_to_torch(tmp_path, monkeypat
     assert encoder_runtime.active_runtime() == "torch"
 
 
-def test_runtime_setting_and_precision(monkeypatch, caplog):
+def test_runtime_setting_and_precision(monkeypatch, caplog, tmp_path):
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path))  # no timing of this machine's paths: the safe default
     monkeypatch.setenv("SER_ENCODER_DTYPE", "float32")
     monkeypatch.setenv("SER_ENCODER_RUNTIME", "auto")
     assert encoder_runtime.runtime_for(torch.float32) == encoder_runtime.AUTO_RUNTIME

@@ -20,6 +20,7 @@ from train import hf_classifier
 
 HELD_OUT = ["03-01-05-01-01-01-24", "03-01-03-02-02-01-24", "03-01-01-01-01-01-23", "03-01-08-02-01-02-23"]
 OUR_KEYS = ("kind", "labels", "name", "metrics", "training_data", "license")
+pytestmark = pytest.mark.usefixtures("one_math_thread")
 
 
 def tiny_args(tmp: Path, *extra: str) -> list[str]:
@@ -27,14 +28,6 @@ def tiny_args(tmp: Path, *extra: str) -> list[str]:
     return ["--config_only", "tiny", "--corpora", "ravdess", "--max_train_samples", "12", "--max_steps", "3",
             "--per_device_train_batch_size", "4", "--max_length_seconds", "1", "--learning_rate", "1e-2",
             "--output_dir", str(tmp / "trainer"), "--disable_tqdm", "true", *extra]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

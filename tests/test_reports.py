@@ -39,12 +39,14 @@ def test_every_kept_prediction_file_reproduces_its_rows_scores():
 
 
 def assert_unseen_corpus_scores_reproduce(row: str, run, result: dict) -> None:
-    """A LOCO row: fold k of the file is the k-th corpus of the report, rescored with the argmax over its labels.
+    """A LOCO row: the k-th fold of the file is the k-th corpus of the report, rescored with the argmax over its labels.
 
     Files written before 2026-12-04 kept 6 decimals: a clip whose labels-the-corpus-has shared under 0.001 kept too few digits
     to rank them, so for those only the clips that kept their probabilities must agree."""
-    assert sorted(set(run.folds.tolist())) == list(range(len(result["corpora"]))), row
-    for k, (corpus, scores) in enumerate(result["corpora"].items()):
+    # a fold with no scored clip (URDU under a voice profile) is absent from both: the corpora follow the folds in order
+    folds = sorted(set(run.folds.tolist()))
+    assert len(folds) == len(result["corpora"]) and (not result.get("corpora", {}).get("urdu") or folds == list(range(len(folds)))), row
+    for k, (corpus, scores) in zip(folds, result["corpora"].items()):
         mine = run.folds == k
         emotions = [e for e, m in zip(run.emotions, mine) if m]
         rescored = unseen_corpus_scores(emotions, run.probabilities[mine], run.labels, set(scores["labels"]))

@@ -193,7 +193,7 @@ def test_a_killed_actor_is_restarted_and_every_file_lands_once(long_archive, arc
     rows = [row for part in sorted(out.glob("part-*.csv")) for row in csv.DictReader(part.open())]
     files = [r["file"] for r in rows]
     assert sorted(files) == sorted(set(files)) and len(files) == COPIES * len(CLIPS) + 1  # the folder's files and the URI, once
-    assert uri in files and all(r["error"] == "" and r["unsure"] in ("True", "False") for r in rows)
+    assert uri in files and all(r["error"] == "" and r["label"] and r["unsure"] in ("True", "False", "") for r in rows)
     assert not psutil.pid_exists(victim.pid) or victim.status() == psutil.STATUS_ZOMBIE
     again = cli(*args)  # the CSV parts' keys are read back: nothing left to label
     assert again.returncode == 0 and f"{len(files)} already in {out}, 0 to label" in again.stderr, again.stderr

@@ -22,6 +22,7 @@ from train import common
 TEMPERATURES = np.exp(np.linspace(np.log(0.5), np.log(32.0), 121))  # a grid: one parameter needs no optimiser
 UNSURE_BINS = np.linspace(0.1, 0.95, 35)  # candidate thresholds on the calibrated top probability
 MIN_SURE_CLIPS = 50  # a threshold must leave this many clips above it, or their accuracy says little
+MIN_CORPUS_SURE_CLIPS = 20  # a corpus with fewer clips above a threshold does not decide it
 CALIBRATED_SUFFIX = "-calibrated"
 NOT_CHANGED_BY_TEMPERATURE = ("far_share", "accuracy_far", "accuracy_near", "not_scored")  # argmax and novelty stay
 
@@ -48,13 +49,20 @@ def plain_hits(probs: np.ndarray, emotions: list[str], labels: list[str], allowe
     return np.array([g == e or (g not in allowed and swap.get(g) == e) for g, e in zip(guesses, emotions)])
 
 
-def unsure_threshold(top: np.ndarray, correct: np.ndarray) -> float:
+def unsure_threshold(top: np.ndarray, correct: np.ndarray, corpus: np.ndarray | None = None) -> float:
     """The smallest threshold t such that clips whose top probability is at least t were right at least half the time
     (and at least MIN_SURE_CLIPS of them): below it the answer is more likely wrong than right, so the app says
-    'unsure'. 1.0 when no such t exists: on voices like these the model is never more often right than wrong."""
+    'unsure'. With `corpus` (each clip's corpus), that must hold in every corpus with at least MIN_CORPUS_SURE_CLIPS
+    clips above t: one large corpus (TESS's 2,800 clips) must not vouch for another whose confident answers are wrong.
+    1.0 when no such t exists: on voices like these no confidence level tells right answers from wrong ones."""
+    corpus = np.zeros(len(top), dtype=int) if corpus is None else np.asarray(corpus)
     for t in UNSURE_BINS:
         above = top >= t
-        if MIN_SURE_CLIPS <= above.sum() and correct[above].mean() >= 0.5:
+        if above.sum() < MIN_SURE_CLIPS:
+            continue
+        rates = [correct[above & (corpus == c)].mean() for c in np.unique(corpus)
+                 if (above & (corpus == c)).sum() >= min(MIN_CORPUS_SURE_CLIPS, MIN_SURE_CLIPS)]
+        if rates and min(rates) >= 0.5:
             return float(t)
     return 1.0
 
@@ -67,10 +75,12 @@ def calibrate_row(name: str) -> dict | None:
         return None
     corpora = list(result["corpora"])
     has = {c: set(result["corpora"][c]["labels"]) for c in corpora}  # each corpus's own labels, as it was scored
+    # the corpora in the order of their folds (a fold with no scored clip, e.g. URDU under a profile, is absent)
+    fold_ids = dict(zip(corpora, dict.fromkeys(run.folds.tolist())))
     groups = {c: (run.probabilities[run.folds == k], [e for e, f in zip(run.emotions, run.folds) if f == k], has[c])
-              for k, c in enumerate(corpora)}
+              for c, k in fold_ids.items()}
     predictions, per_corpus = [], {}
-    for k, corpus in enumerate(corpora):
+    for corpus, k in fold_ids.items():
         per_corpus[corpus] = fit_temperature([g for c, g in groups.items() if c != corpus], run.labels)
         probs = with_temperature(groups[corpus][0], per_corpus[corpus])
         here = run.folds == k
@@ -93,7 +103,8 @@ def calibrate_row(name: str) -> dict | None:
     hits = {c: plain_hits(p["probabilities"], p["emotions"], run.labels, has[c]) for c, p in zip(corpora, predictions)}
     top = np.concatenate([p["probabilities"].max(axis=1) for p in predictions])
     temperature = fit_temperature(list(groups.values()), run.labels)
-    threshold = unsure_threshold(top, np.concatenate(list(hits.values())))
+    threshold = unsure_threshold(top, np.concatenate(list(hits.values())),
+                                 np.concatenate([[k] * len(p["probabilities"]) for k, p in enumerate(predictions)]))
     for corpus, fold in zip(corpora, predictions):
         unsure, right = fold["probabilities"].max(axis=1) < threshold, hits[corpus]
         scores["corpora"][corpus]["unsure_share"] = float(unsure.mean())

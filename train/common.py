@@ -111,7 +111,10 @@ def cross_validate(
         model = fit([records[i] for i in train_idx], [records[i] for i in val_idx])
         train_time += time.perf_counter() - tick
         probs = np.asarray(predict(model, [records[i] for i in split.test]), dtype=np.float64)
-        scored = ~np.isnan(probs).any(axis=1)  # NaN rows: clips a family used otherwise (e.g. as a speaker's reference)
+        scored = ~np.isnan(probs).any(axis=1)  # NaN rows: clips a family used otherwise (e.g. as a speaker's profile)
+        if not scored.any():  # e.g. URDU under a voice profile: no speaker there shows every emotion of the corpus
+            log(f"fold {k} ({split.name}): no clip scored under this row's rules; left out of the row")
+            continue
         indices, probs = split.test[scored], probs[scored]
         test = [records[i] for i in indices]
         predictions.append({"fold": k, "name": split.name, "indices": indices, "clips": [Path(r.path).stem for r in test],

@@ -50,7 +50,8 @@ def loco_summary(name: str) -> dict | None:
     if calibrated:
         for corpus, scores in calibrated["corpora"].items():
             summary["corpora"][corpus]["ece_calibrated"] = scores["ece"]
-        summary |= {"temperature": calibrated["temperature"], "unsure_threshold": calibrated["unsure_threshold"]}
+        summary |= {"temperature": calibrated["temperature"], "unsure_threshold": calibrated["unsure_threshold"],
+                    "plain_accuracy": calibrated.get("plain_accuracy")}  # how often the app's answer was right there
     return summary
 
 
@@ -69,8 +70,10 @@ def loco_lines(loco: dict | None) -> list[str]:
         lines.append(f"| {UNSEEN_NAMES.get(corpus, corpus)} | {c['n']} | {c['uar']:.1%} | {neutral} | "
                      f"{c['top_share_label']} ({c['top_share']:.0%}) | {c['ece']:.3f} | {calibrated} |")
     if "temperature" in loco:
-        unsure = ("says 'unsure' for every answer: no confidence level was right more often than wrong on these corpora"
-                  if loco["unsure_threshold"] >= 1.0 else f"says 'unsure' when the top probability is below {loco['unsure_threshold']:.0%}")
+        right = f" ({loco['plain_accuracy']:.1%} of the clips)" if loco.get("plain_accuracy") is not None else ""
+        unsure = ("calls no answer sure: no confidence level was right more often than wrong on these corpora, so it says how "
+                  f"often its answers were right there{right}" if loco["unsure_threshold"] >= 1.0
+                  else f"says 'unsure' when the top probability is below {loco['unsure_threshold']:.0%}")
         lines += ["", f"Probabilities are divided by a temperature of {loco['temperature']:.2f} (fitted on these out-of-corpus "
                   f"predictions: the ECE, calibrated column); the app {unsure}."]
     return lines + [""]
@@ -87,7 +90,7 @@ def data_summary(records: list[Record]) -> dict:
 
 
 def model_card(name: str, summary: str, details: dict, data: dict, cv: dict | None, loco: dict | None = None,
-               reference_loco: dict | None = None) -> str:
+               profile: dict | None = None) -> str:
     """A Hugging Face style README.md: what it is, data, protocol and cross-validated scores, limits, licence."""
     from train.common import other_precisions, other_seeds  # late: train.common re-exports this module's functions
 
@@ -123,13 +126,7 @@ def model_card(name: str, summary: str, details: dict, data: dict, cv: dict | No
     else:
         lines += ["Not cross-validated yet: run the training script with `--cv`.", ""]
     lines += loco_lines(loco if loco is not None else loco_summary(name))  # every family: its -loco row, once it ran
-    if reference_loco:
-        lines += ["#### With a reference recording of the speaker (\"Calibrate to my voice\", `--reference`)", "",
-                  f"One neutral clip of each test speaker as the reference (not scored): mean UAR {reference_loco['mean_uar']:.1%} "
-                  f"(reports/cv/{name}-reference-loco.json).", "",
-                  "| test corpus | UAR | neutral recall | most predicted label |", "|---|---|---|---|",
-                  *(f"| {UNSEEN_NAMES.get(c, c)} | {v['uar']:.1%} | {'-' if v['neutral_recall'] is None else format(v['neutral_recall'], '.0%')} "
-                    f"| {v['top_share_label']} ({v['top_share']:.0%}) |" for c, v in reference_loco["corpora"].items()), ""]
+    lines += profile_lines(name, profile)
     lines += [
         "## Limits", "",
         "- Acted speech recorded in quiet rooms ("
@@ -149,3 +146,33 @@ def model_card(name: str, summary: str, details: dict, data: dict, cv: dict | No
     return "\n".join(lines)
 
 
+
+
+def profile_lines(name: str, profile: dict | None) -> list[str]:
+    """The card's section on the voice-profile head: unseen-corpus rows with a profile beside the plain head's on the
+    same clips, partial profiles, and the check for near-identical profile clips."""
+    loco = (profile or {}).get("unseen_corpora")
+    if not loco:
+        return []
+    plain = profile.get("plain_same_clips", {}).get("corpora", {})
+    lines = ["#### With a voice profile of the speaker (\"Teach it your voice\", `--profile DIR`)", "",
+             f"Each test speaker with at least two clips of every emotion of their corpus gives one clip per emotion as the "
+             f"profile (not scored); their other clips are scored: mean UAR {loco['mean_uar']:.1%} with the profile against "
+             f"{profile['plain_same_clips']['mean_uar']:.1%} for the plain head on the same clips "
+             f"(reports/cv/{name}-profile-loco.json, {name}-profile-plain-loco.json).", "",
+             "| test corpus | speakers | UAR with profile | UAR plain, same clips | neutral recall | most predicted label | ECE |",
+             "|---|---|---|---|---|---|---|",
+             *(f"| {UNSEEN_NAMES.get(c, c)} | {v['speakers']} | {v['uar']:.1%} | "
+               f"{format(plain[c]['uar'], '.1%') if c in plain else '-'} | "
+               f"{'-' if v['neutral_recall'] is None else format(v['neutral_recall'], '.0%')} | "
+               f"{v['top_share_label']} ({v['top_share']:.0%}) | {v['ece']:.3f} |" for c, v in loco["corpora"].items()), ""]
+    partial = profile.get("partial_uar", {})
+    if partial:
+        lines += ["With the app's moods only (neutral, happy, sad, angry; calm for neutral where a corpus has no neutral), "
+                  "mean UAR by how many of them the profile holds: "
+                  + ", ".join(f"{k} {v:.1%}" for k, v in sorted(partial.items())) + ".", ""]
+    if "min_spread" in profile:
+        lines += [f"A profile whose clips differ by less than {profile['min_spread']:.3f} (mean squared standardised difference) "
+                  f"is called near-identical: on the training speakers, {profile['one_mood_flagged']:.0%} of four-clip sets of one "
+                  f"mood and {profile['mixed_moods_flagged']:.0%} of one-clip-per-mood sets fall below it.", ""]
+    return lines

@@ -35,6 +35,17 @@ FAMILIES = {
     "whisper-head-multicorpus-channel-loco": ("train.whisper_head", "whisper-head-multicorpus with two more copies of every training clip of every corpus: in a reverberant room through a coloured, band-limited microphone with pink-to-brown noise, and through a low-bitrate Opus or MP3 codec; leave one corpus out"),
     "whisper-head-reference-loco": ("train.whisper_head", "the default model with a reference recording: each speaker's clips scored by its reference head, relative to one of their neutral clips (calm in TurEV-DB), which is not scored; leave one corpus out"),
     "whisper-head-reference": ("train.whisper_head", "the default model with a reference recording: each actor's clips scored by its reference head, relative to one of their neutral clips, which is not scored"),
+    # the voice profile (issue 40; docs/experiments.md, "Voice profile"): each test speaker with two clips of every emotion
+    # of their corpus gives one clip per emotion (seeded) as the profile, which is not scored; the rest are scored
+    "whisper-head-profile-loco": ("train.whisper_head", "the default model with a voice profile: each test speaker's clips scored by its profile head, relative to the mean of one of their clips per emotion of the corpus (not scored); leave one corpus out"),
+    "whisper-head-profile-plain-loco": ("train.whisper_head", "the default model's plain head on the clips whisper-head-profile-loco scores: its comparison on the same clips"),
+    "whisper-head-profile-app-loco": ("train.whisper_head", "whisper-head-profile-loco with the app's profile: one clip each of neutral (calm where there is none), happy, sad, angry"),
+    **{f"whisper-head-profile-app{k}-loco": ("train.whisper_head", f"whisper-head-profile-app-loco with a partial profile: the first {k} of those moods")
+       for k in (1, 2, 3)},
+    "whisper-head-multicorpus-profile-loco": ("train.whisper_head", "whisper-head-profile-loco trained on RAVDESS, TESS and TurEV-DB, each corpus weighted the same"),
+    "whisper-head-multicorpus-profile-plain-loco": ("train.whisper_head", "whisper-head-multicorpus's plain head on the clips whisper-head-multicorpus-profile-loco scores"),
+    "whisper-head-lower-profile-loco": ("train.whisper_head", "whisper-head-profile-loco reading the embedding output and layers 1-2 only (half the encoder's layers)"),
+    "whisper-head-lower-profile-plain-loco": ("train.whisper_head", "whisper-head-lower-loco's plain head on the clips whisper-head-lower-profile-loco scores"),
     "whisper-head-lower-loco": ("train.whisper_head", "the default recipe reading the embedding output and layers 1-2 only; leave one corpus out"),
     "whisper-head-upper-loco": ("train.whisper_head", "the default recipe reading layers 3-4 only; leave one corpus out"),
     "whisper-head-centred-loco": ("train.whisper_head", "the default recipe pooling statistics relative to the clip's own mean (std and quantiles minus the mean, no mean); leave one corpus out"),
@@ -69,6 +80,7 @@ ENSEMBLES = {
 }
 SHORT_CROPS = ["--pooling", "mean", "--crop_seconds", "1.5", "--epochs", "40"]  # the ResNet18 recipe until 2026-11-29
 MULTICORPUS = ["--corpora", "ravdess", "tess", "turev", "--balance_corpora"]  # every corpus whose licence allows shipping
+PROFILE = ["--speaker_norm", "profile"]  # scored with a voice profile (train/speaker_norm.py)
 # extra arguments of the rows that are not a family's defaults (run_cv adds `--name <row>`)
 CV_ARGS = {
     "egemaps-mlp": ["--network", "mlp"],
@@ -89,6 +101,15 @@ CV_ARGS = {
     "whisper-head-reference-loco": ["--speaker_norm", "reference", "--protocol", "loco"],
     "whisper-head-reference": ["--speaker_norm", "reference"],
     "whisper-head-lower-loco": ["--hidden_states", "0", "1", "2", "--protocol", "loco"],
+    "whisper-head-profile-loco": [*PROFILE, "--protocol", "loco"],
+    "whisper-head-profile-plain-loco": [*PROFILE, "--profile_plain", "--protocol", "loco"],
+    "whisper-head-profile-app-loco": [*PROFILE, "--profile_moods", "app", "--protocol", "loco"],
+    **{f"whisper-head-profile-app{k}-loco": [*PROFILE, "--profile_moods", "app", "--profile_size", str(k), "--protocol", "loco"]
+       for k in (1, 2, 3)},
+    "whisper-head-multicorpus-profile-loco": [*MULTICORPUS, *PROFILE, "--protocol", "loco"],
+    "whisper-head-multicorpus-profile-plain-loco": [*MULTICORPUS, *PROFILE, "--profile_plain", "--protocol", "loco"],
+    "whisper-head-lower-profile-loco": ["--hidden_states", "0", "1", "2", *PROFILE, "--protocol", "loco"],
+    "whisper-head-lower-profile-plain-loco": ["--hidden_states", "0", "1", "2", *PROFILE, "--profile_plain", "--protocol", "loco"],
     "whisper-head-upper-loco": ["--hidden_states", "3", "4", "--protocol", "loco"],
     "whisper-head-centred-loco": ["--centre", "--protocol", "loco"],
     "whisper-head-multicorpus-centred-loco": [*MULTICORPUS, "--centre", "--protocol", "loco"],
@@ -113,8 +134,9 @@ PROTOCOL_SUFFIXES = {"loco": "-loco", "emobox": "-emobox"}
 UNSEEN_ROWS = tuple(f"{family}{suffix}" for suffix in PROTOCOL_SUFFIXES.values() for family in MAIN_ROWS)
 # `make evaluate-unseen`: the README's unseen-corpus table (the default model's calibrated and calibrate-to-my-voice
 # rows after the rows they are computed from); `make evaluate-emobox`: the rows comparable with EmoBox
-LOCO_ROWS = (*(f"{family}-loco" for family in MAIN_ROWS), f"{MAIN_ROWS[0]}-reference-loco",
-             f"{MAIN_ROWS[0]}-loco-calibrated", f"{MAIN_ROWS[0]}-reference-loco-calibrated")
+LOCO_ROWS = (*(f"{family}-loco" for family in MAIN_ROWS), f"{MAIN_ROWS[0]}-profile-loco", f"{MAIN_ROWS[0]}-profile-plain-loco",
+             *(f"{MAIN_ROWS[0]}-profile-app{k}-loco" for k in ("", 1, 2, 3)),
+             f"{MAIN_ROWS[0]}-loco-calibrated", f"{MAIN_ROWS[0]}-profile-loco-calibrated")
 GROUPS = {"main": MAIN_ROWS, "unseen": UNSEEN_ROWS, "loco": LOCO_ROWS,
           "emobox": tuple(f"{family}-emobox" for family in MAIN_ROWS)}
 
@@ -143,7 +165,7 @@ add_seed_rows()
 add_protocol_rows()
 
 
-def add_calibrated_rows(rows=("whisper-head-loco", "whisper-head-reference-loco")) -> None:
+def add_calibrated_rows(rows=("whisper-head-loco", "whisper-head-reference-loco", "whisper-head-profile-loco")) -> None:
     """`<row>-calibrated`: a LOCO row's probabilities temperature-scaled, each corpus by a temperature fitted on the
     others (train/calibrate.py); no training."""
     for row in rows:

@@ -55,7 +55,7 @@ def loco_details(name: str, m: dict) -> list[str]:
              "| test corpus | clips | speakers | trained on | UAR | accuracy | neutral recall | ECE | predicted most |",
              "|---|---|---|---|---|---|---|---|---|"]
     for corpus, c in m["corpora"].items():
-        note = f" ({c['not_scored']} used as references)" if c.get("not_scored") else ""
+        note = f" ({c['not_scored']} not scored: profile or reference clips, or speakers without a profile)" if c.get("not_scored") else ""
         lines.append(f"| {CORPUS_NAMES.get(corpus, corpus)} | {c['n']}{note} | {c['speakers']} | "
                      + " ".join(CORPUS_NAMES.get(t, t) for t in c["train_corpora"])
                      + f" | {c['uar']:.1%} | {c['accuracy']:.1%} | {_pct(c.get('neutral_recall'))} | {c['ece']:.3f} | "

@@ -29,12 +29,14 @@ from ser.protocols import allowed_labels_mask, corpus_emotions, protocol_corpora
 from ser.whisper_offline import fast_dtype, precision_name
 from train.augment import NOISY_TEST, TRAINING_COPIES, chosen_copies
 from train.calibrate import plain_hits
+from train.fold_cache import cached_fit, fit_key
+from train.profile_config import profile_config
 from train.masked_logistic import fit_masked_logistic
-from train.speaker_norm import MODES, corpus_weights, fold_offsets, training_offsets
+from train.speaker_norm import MODES, corpus_weights, fold_offsets, fold_profiles, training_offsets, training_profiles
 from train.whisper_states import StatesArguments, cached_states, feature_table, pooled_table  # noqa: F401 (cached_states: used by callers)
 
 
-REFERENCE_ROW_SUFFIX = "-reference"  # <model>-reference-loco: the reference head's unseen-corpus row
+PROFILE_ROW_SUFFIX = "-profile"  # <model>-profile-loco: the profile head's unseen-corpus row
 FAR_PERCENTILE = 99.0  # novelty above this percentile of the training clips' counts as unlike them
 
 
@@ -52,15 +54,22 @@ class HeadArguments(StatesArguments):
     balance_corpora: bool = field(default=False, metadata={"help": "weight clips so every training corpus counts the same"})
     speaker_norm: Literal[MODES] = field(default="none", metadata={
         "help": "none; speaker (subtract the mean features of each speaker's clips); reference (subtract those of the "
-                "speaker's neutral clips, as the app's calibration recording does; train/speaker_norm.py)"})
+                "speaker's neutral clips); profile (subtract a voice profile: the mean of one clip per mood of a few moods, "
+                "as the app's 'Teach it your voice' panel gives; train/speaker_norm.py)"})
+    profile_draws: int = field(default=4, metadata={"help": "random voice profiles drawn per training speaker (--speaker_norm profile)"})
+    profile_moods: Literal["all", "app"] = field(default="all", metadata={
+        "help": "a test speaker's profile: one clip of each emotion of the corpus (all: the protocol) or of the app's four moods (app)"})
+    profile_size: int = field(default=0, metadata={"help": "only the first N clips of a test speaker's profile (a partial profile; 0: all)"})
+    profile_plain: bool = field(default=False, metadata={
+        "help": "score the plain head on the clips the profile row scores (its comparison row on the same clips)"})
     centre: bool = field(default=False, metadata={"help": "pool statistics relative to the clip's own mean over time, "
                                                            "without the mean (ser.models.whisper_head.centred_statistics)"})
     hidden_states: list[int] = field(default_factory=lambda: list(range(ENCODER_LAYERS + 1)), metadata={
         "help": "which hidden states the head reads: 0 = the embedding output, 1-4 = layers (the others' statistics are "
                 "zeroed, so the head gives them no weight): which layers carry across corpora"})
-    reference_head: bool = field(default=True, metadata={
-        "help": "the saved model also carries a reference head (trained as --speaker_norm reference trains it), used when "
-                "a visitor gives a reference recording; the CV scores the plain head unless --speaker_norm says otherwise"})
+    profile_head: bool = field(default=True, metadata={
+        "help": "the saved model also carries a voice-profile head (trained as --speaker_norm profile trains it), used when "
+                "a visitor gives a profile; the CV scores the plain head unless --speaker_norm says otherwise"})
     reference_clips: int = field(default=1, metadata={"help": "neutral clips per test speaker used as the reference (not scored)"})
     mean_std_only: bool = field(default=False, metadata={"help": f"pool mean and std over time only, not also the quantiles {QUANTILES}"})
     threads: int = 2
@@ -175,9 +184,10 @@ def describe(args: HeadArguments) -> dict:
                     + (f"; clips of every corpus also as copies: {', '.join(args.augment_all)}" if args.augment_all else "")
                     + " (speed = faster/slower playback, noise = white noise at 10-30 dB SNR, telephone = 4-kHz bandwidth, room = "
                     "reverberation, microphone colouring and coloured noise, codec = low-bitrate Opus or MP3)",
-        **({"reference head": "a second emotion head on pooled statistics minus those of the speaker's neutral clips (calm "
-                              "where the corpus has no neutral), used when a reference recording is given"}
-           if args.speaker_norm == "reference" else {}),
+        **({"profile head": "a second emotion head on pooled statistics minus the speaker's voice profile (the mean of one "
+                            f"clip per mood of 3 or more moods, {args.profile_draws} profiles drawn at random per training speaker; "
+                            "speakers heard in fewer than 3 moods left out), used when a visitor gives a profile"}
+           if args.speaker_norm == "profile" else {}),
     }
 
 
@@ -215,7 +225,12 @@ def main(argv: list[str] | None = None) -> None:
     config = {"labels": list(L.EMOTIONS), "gender_labels": list(L.GENDERS), "encoder_layers": ENCODER_LAYERS,
               "finetuned_layers": args.finetune_layers}  # the model adds the head's pooling_quantiles
 
-    def fit(train: list[Record], _val: list[Record]) -> WhisperHeadModel:
+    def fit(train: list[Record], val: list[Record]) -> WhisperHeadModel:
+        if not cargs.cv or args.finetune_layers:
+            return fit_now(train, val)
+        return cached_fit(fit_key(args, cargs.corpora, cargs.seed, [r.path for r in train]), lambda: fit_now(train, val))
+
+    def fit_now(train: list[Record], _val: list[Record]) -> WhisperHeadModel:
         rows = training_rows_with_kinds(original, perturbed, train)
         recs = [r for _, r, _ in rows]
         vectors = np.stack([vector for (vector, _), _, _ in rows])
@@ -232,10 +247,15 @@ def main(argv: list[str] | None = None) -> None:
         model = WhisperHeadModel(config, head)
         # a clip less typical than all but 1% of the training clips is "unlike the voices it learned from"
         model.far_threshold = float(np.percentile(head.novelty(torch.from_numpy(vectors).float()).numpy(), FAR_PERCENTILE))
-        if args.speaker_norm != "none":  # a second head on the speaker-normalised vectors
-            offsets, has = training_offsets(recs, [kind for _, _, kind in rows], vectors, args.speaker_norm, known)
-            model.reference_head = fit_head(args, vectors[has] - offsets[has], emotion_ids[has],
-                                             [g for g, h in zip(gender_ids, has) if h], allowed[has], weights[has])
+        kinds = [kind for _, _, kind in rows]
+        if args.speaker_norm == "profile":  # a second head on clips minus voice profiles drawn at random, several per speaker
+            index, normalised = training_profiles(recs, kinds, vectors, args.profile_draws, cargs.seed)
+            model.profile_head = fit_head(args, normalised, emotion_ids[index], [gender_ids[i] for i in index],
+                                          allowed[index], weights[index])
+        elif args.speaker_norm != "none":  # a second head on the speaker-normalised vectors
+            offsets, has = training_offsets(recs, kinds, vectors, args.speaker_norm, known)
+            model.profile_head = fit_head(args, vectors[has] - offsets[has], emotion_ids[has],
+                                          [g for g, h in zip(gender_ids, has) if h], allowed[has], weights[has])
         return model
 
     noisy_truth, noisy_guess, far_checks = [], [], {}
@@ -243,10 +263,15 @@ def main(argv: list[str] | None = None) -> None:
     def predict(model: WhisperHeadModel, test: list[Record]) -> np.ndarray:
         vectors = np.stack([test_clips[r.path][0] for r in test])
         probs = predict_features(model.head, [test_clips[r.path] for r in test])
-        if args.speaker_norm != "none":  # clips of speakers with a reference: the normalised head; references: not scored
+        if args.speaker_norm == "profile":  # only speakers with a profile are scored, by the profile head (or the plain one)
+            offsets, has, _ = fold_profiles(test, vectors, known, args.profile_moods, args.profile_size, cargs.seed)
+            if has.any() and not args.profile_plain:
+                probs[has] = predict_features(model.profile_head, [(v, None) for v in vectors[has] - offsets[has]])
+            probs[~has] = np.nan
+        elif args.speaker_norm != "none":  # clips of speakers with a reference: the normalised head; references: not scored
             offsets, has, is_reference = fold_offsets(test, vectors, args.speaker_norm, known, args.reference_clips, cargs.seed)
             if has.any():
-                probs[has] = predict_features(model.reference_head, [(v, None) for v in vectors[has] - offsets[has]])
+                probs[has] = predict_features(model.profile_head, [(v, None) for v in vectors[has] - offsets[has]])
             probs[is_reference] = np.nan
         scored = ~np.isnan(probs).any(axis=1)
         far = model.head.novelty(torch.from_numpy(vectors[scored]).float()).numpy() > model.far_threshold
@@ -278,8 +303,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     tick = time.time()
     records = [r for r in records if r.corpus in cargs.corpora]  # never the test-only corpora
-    if args.reference_head:
-        args.speaker_norm = "reference"  # the final fit trains the reference head beside the plain one
+    if args.profile_head:
+        args.speaker_norm = "profile"  # the final fit trains the voice-profile head beside the plain one
     model = fit(records, [])
     config |= {
         "name": cargs.name, "sample_rate": 16000, **describe(args), "training_data": common.data_summary(records),
@@ -288,20 +313,20 @@ def main(argv: list[str] | None = None) -> None:
     loco = common.loco_summary(cargs.name)
     if loco:  # how it does on corpora it never heard, and the calibration chosen there
         config |= {"unseen_corpora": loco, "temperature": loco.get("temperature", 1.0), "unsure_threshold": loco.get("unsure_threshold")}
-    if args.speaker_norm == "reference":
-        config["reference"] = {"anchor": "neutral (calm where a corpus has no neutral)", "clips": "one recording",
-                               "unseen_corpora": common.loco_summary(cargs.name + REFERENCE_ROW_SUFFIX)}
+    if args.speaker_norm == "profile":
+        config["profile"] = profile_config(cargs.name, model.head, [r for r in records if r.corpus in cargs.corpora],
+                                           np.stack([original[r.path][0] for r in records]), cargs.seed)
     config["far_threshold"] = model.far_threshold
-    reference_head = getattr(model, "reference_head", None)
+    profile_head = getattr(model, "profile_head", None)
     model = WhisperHeadModel(config, model.head)
-    if reference_head is not None and args.speaker_norm == "reference":
-        reference_head.gender = None  # gender comes from the main head
-        model.reference_head = reference_head
+    if profile_head is not None and args.speaker_norm == "profile":
+        profile_head.gender = None  # gender comes from the main head
+        model.profile_head = profile_head
     summary = ("Speech emotion classifier: a small head on the frozen Whisper-base encoder (the project's default model)." if not args.finetune_layers else
                f"Speech emotion classifier: Whisper-base's encoder with its top {args.finetune_layers} of {ENCODER_LAYERS} layers "
                "fine-tuned, and a small head.")
     card = common.model_card(cargs.name, summary, describe(args), common.data_summary(records), cv, loco,
-                             config.get("reference", {}).get("unseen_corpora"))
+                             config.get("profile"))
     model.save(cargs.out, card=card)
     print(f"saved {cargs.out}")
     common.maybe_push(cargs, cargs.out)

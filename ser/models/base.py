@@ -156,6 +156,12 @@ def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     return softmax(np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)) / temperature)
 
 
+def is_calibrated(config: dict) -> bool:
+    """Whether a model's config carries the default model's honesty signals: a temperature and unsure threshold fitted on
+    corpora it never heard (train/calibrate.py) and a novelty threshold fitted on its training clips."""
+    return config.get("unsure_threshold") is not None and config.get("far_threshold") is not None
+
+
 def one_blas_thread() -> None:
     """Run numpy's BLAS (OpenBLAS) on one thread in a process that runs a model; `ser.models.load_dir` calls it.
 
@@ -191,6 +197,8 @@ class EmotionModel:
             raise ModelError(f"This model's config asks for a temperature of {self.temperature:g}; give a number from 0.05 to 100.")
         self.unsure_threshold: float | None = config.get("unsure_threshold")
         self.far_threshold: float | None = config.get("far_threshold")  # novelty above which a clip is unlike the training
+        # the gender output's temperature, fitted on corpora the model never heard (train/calibrate_gender.py)
+        self.gender_temperature = float(config.get("gender_temperature") or 1.0)
         self.model_dir: Path | None = None  # set by `ser.models.load_dir`: the folder with its card
 
     # --- prediction -------------------------------------------------------------------------------------------
@@ -203,6 +211,15 @@ class EmotionModel:
         """Emotion probabilities from logits, with the model's temperature."""
         return softmax(np.asarray(logits, dtype=np.float64) / self.temperature).astype(np.float32)
 
+    def gender_probabilities(self, logits) -> np.ndarray:
+        """Gender probabilities from the gender output's logits, with its own temperature."""
+        return softmax(np.asarray(logits, dtype=np.float64) / self.gender_temperature).astype(np.float32)
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the model says when it is unsure and when a clip is unlike its training (`is_calibrated`)."""
+        return is_calibrated(self.config)
+
     def predict_logits(self, waves: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
@@ -214,15 +231,15 @@ class EmotionModel:
         """Emotion and gender probabilities; models with a shared encoder override this to run it once."""
         return self.predict(waves), (self.predict_gender(waves) if self.gender_labels else None)
 
-    def predict_details(self, waves: list[np.ndarray], reference: np.ndarray | None = None):
+    def predict_details(self, waves: list[np.ndarray], profile: np.ndarray | None = None):
         """Emotion and gender probabilities, and per clip how unlike its training clips it is (None: not measured)."""
         return (*self.predict_both(waves), None)
 
-    supports_reference = False  # models that can score a speaker's clips relative to their reference recording
+    supports_profile = False  # models that can score a speaker's clips relative to their voice profile (ser.profile)
 
-    def reference_profile(self, wave: np.ndarray) -> np.ndarray:
-        """What a speaker's reference recording sounds like to the model (see WhisperHeadModel)."""
-        raise ModelError(f"The model {self.name} cannot use a reference recording; the default model can.")
+    def clip_statistics(self, waves: list[np.ndarray]) -> np.ndarray:
+        """What each clip sounds like to the model, averaged into a voice profile (see WhisperHeadModel)."""
+        raise ModelError(f"The model {self.name} cannot use a voice profile; the default model can.")
 
     # --- files ------------------------------------------------------------------------------------------------
     def save(self, model_dir: str | Path, card: str | None = None) -> Path:

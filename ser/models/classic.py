@@ -73,9 +73,23 @@ class ClassicModel(EmotionModel):
         return x.astype(np.float32)
 
     def predict_logits(self, waves: list[np.ndarray]) -> np.ndarray:
+        return self.logits_from_features(self._features(waves))
+
+    def _features(self, waves: list[np.ndarray]) -> np.ndarray:
         if not waves:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return self.logits_from_features(np.stack([clip_features(w, self.trim) for w in waves]))
+            return np.zeros((0, SUMMARY_SIZE), dtype=np.float32)
+        return np.stack([clip_features(w, self.trim) for w in waves])
+
+    def novelty(self, features: np.ndarray) -> np.ndarray:
+        """Mean squared z-score of each clip's features under the training clips' mean and spread (the scaler), as the
+        default model measures it on its encoder statistics: about 1 for a clip like those it learned from."""
+        z = (np.asarray(features, dtype=np.float64) - self.weights[MEAN_KEY]) / self.weights[SCALE_KEY]
+        return (z ** 2).mean(axis=1)
+
+    def predict_details(self, waves: list[np.ndarray], reference: np.ndarray | None = None):
+        """Emotion probabilities, no gender, and each clip's novelty, from one feature pass."""
+        features = self._features(list(waves))
+        return self.probabilities(self.logits_from_features(features)), None, self.novelty(features)
 
     def _save_weights(self, model_dir: Path) -> None:
         from safetensors.numpy import save_file

@@ -10,7 +10,8 @@ Why linear: on the 6-fold actor-disjoint protocol it scored as well as the atten
 trains in seconds, and cannot overfit 24 speakers as easily.
 Why 4 layers: in that protocol the top two layers added nothing (mean+std pooling, speed copies only: 4 layers in bfloat16
 76.9% UAR, `git show 016dedb:reports/accuracy.md`; all 6 in float32, 76.5%, `git show b4ace8f:reports/accuracy.md`)
-and cost a third of the encoder's time. The app's encoder runs in bfloat16 where the CPU supports it (`fast_dtype`);
+and cost a third of the encoder's time. The app's encoder runs on the path timed fastest on the CPU (`ser.encoder_path`;
+bfloat16 only where the CPU computes it natively);
 the shipped head is trained on float32 states, and the CV scores it on both (whisper-head, whisper-head-bf16-test).
 Optionally (config `finetuned_layers`: k) the top k of those layers are trained with the head and shipped with it;
 the frozen encoder then runs only the layers below them (`python -m train.whisper_head --finetune_layers 2`).
@@ -33,7 +34,8 @@ LEGACY_ENCODER_LAYERS = 6  # heads whose config does not say read all 6 layers (
 D_MODEL = 512
 MAX_FRAMES = 3000  # the encoder's 30-s limit; longer clips are scored in 30-s pieces
 MAX_SAMPLES = MAX_FRAMES * features.HOP_LENGTH
-REFERENCE_PREFIX = "reference."  # weights of the optional reference head, beside the main head's in one file
+PROFILE_PREFIX = "profile."  # weights of the optional voice-profile head, beside the main head's in one file
+LEGACY_REFERENCE_PREFIX = "reference."  # the neutral-reference head of older heads, which a profile replaced
 QUANTILES = (0.1, 0.5, 0.9)  # pooled beside mean and std by new heads: the shape of each feature's spread over time
 
 
@@ -167,48 +169,57 @@ class WhisperHeadModel(EmotionModel):
         self.config["centred_pooling"] = self.head.centre
         self.config["pooling_quantiles"] = list(self.head.quantiles)  # a trained head's own pooling is what gets saved
         self.head.eval()
-        # optional second emotion head, on pooled statistics minus those of the speaker's reference recording
-        # (a neutral sentence: "calibrate to my voice"); trained with `--speaker_norm reference`
-        self.reference_head: WhisperHead | None = None
-        if config.get("reference"):
-            self.reference_head = WhisperHead(len(self.labels), 0, self.encoder_layers, quantiles=self.head.quantiles,
-                                              centre=self.head.centre).eval()
+        # optional second emotion head, on pooled statistics minus the speaker's voice profile (the mean of a few of
+        # their clips in mixed moods: ser.profile); trained with `--speaker_norm profile`
+        self.profile_head: WhisperHead | None = None
+        if config.get("profile"):
+            self.profile_head = WhisperHead(len(self.labels), 0, self.encoder_layers, quantiles=self.head.quantiles,
+                                            centre=self.head.centre).eval()
 
     @property
-    def supports_reference(self) -> bool:
-        return self.reference_head is not None
+    def supports_profile(self) -> bool:
+        return self.profile_head is not None
 
     @torch.no_grad()
-    def reference_profile(self, wave: np.ndarray) -> np.ndarray:
-        """The pooled statistics of a speaker's reference recording (30-s pieces averaged): what their voice sounds
-        like when neutral. Pass it to `predict_both` to score their other clips relative to it."""
-        pieces = [wave[i : i + MAX_SAMPLES] for i in range(0, len(wave), MAX_SAMPLES)]
-        return torch.stack([self._pooled(p) for p in pieces]).mean(dim=0).numpy()
-
-    @torch.no_grad()
-    def _logits(self, waves: list[np.ndarray], reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """Emotion logits, gender logits (or None) and novelty per clip. Returned, not kept on the model: the app
-        runs two analyses at once on one shared model."""
+    def clip_statistics(self, waves: list[np.ndarray]) -> np.ndarray:
+        """The pooled statistics of each clip (30-s pieces averaged) [clips, features]: what a voice profile averages."""
         from ser.encoder_runtime import map_clips
 
-        emotion, gender, novelty, pieces = [], [], [], []
+        pieces = [[w[i : i + MAX_SAMPLES] for i in range(0, len(w), MAX_SAMPLES)] for w in waves]
+        pooled = iter(map_clips(self._pooled, [p for clip in pieces for p in clip]))
+        return np.stack([torch.stack([next(pooled) for _ in clip]).mean(dim=0).numpy() for clip in pieces])
+
+    def profile_spread(self, vectors: np.ndarray) -> float:
+        """How different a profile's clips sound from each other: the mean squared difference of two clips' standardised
+        statistics, over every pair (0 for identical clips). Compared with `profile.min_spread` of the config."""
+        z = (torch.as_tensor(vectors, dtype=torch.float32) - self.head.mean) / self.head.scale
+        pairs = [(i, j) for i in range(len(z)) for j in range(i + 1, len(z))]
+        return float(np.mean([float((z[i] - z[j]).pow(2).mean()) for i, j in pairs])) if pairs else 0.0
+
+    @torch.no_grad()
+    def _logits(self, waves: list[np.ndarray], profile: np.ndarray | None = None):
+        """Plain emotion logits, the profile head's (None without a profile), gender logits (or None) and novelty per
+        clip, from one encoder pass. Returned, not kept on the model: the app runs two analyses at once on one model."""
+        from ser.encoder_runtime import map_clips
+
+        plain, profiled, gender, novelty, pieces = [], [], [], [], []
         for wave in waves:
             # up to 30 s in one pass; longer clips in 30-s pieces (a short tail is dropped) whose logits are averaged
             pieces.append([wave[i : i + MAX_SAMPLES] for i in range(0, len(wave), MAX_SAMPLES)])
             if len(pieces[-1]) > 1 and len(pieces[-1][-1]) < MAX_SAMPLES // 10:
                 pieces[-1].pop()
         pooled_pieces = iter(map_clips(self._pooled, [piece for wave_pieces in pieces for piece in wave_pieces]))  # side by side
+        use_profile = profile is not None and self.profile_head is not None
         for wave_pieces in pieces:
             pooled = torch.stack([next(pooled_pieces) for _ in wave_pieces])
             e, g = self.head(pooled)
             novelty.append(float(self.head.novelty(pooled).mean()))
-            if reference is not None and self.reference_head is not None:
-                e, _ = self.reference_head(pooled - torch.as_tensor(reference, dtype=pooled.dtype))
-            emotion.append(e.mean(dim=0))
+            plain.append(e.mean(dim=0))
+            if use_profile:
+                profiled.append(self.profile_head(pooled - torch.as_tensor(profile, dtype=pooled.dtype))[0].mean(dim=0))
             gender.append(None if g is None else g.mean(dim=0))
-        e_out = torch.stack(emotion).numpy()
         g_out = None if gender[0] is None else torch.stack(gender).numpy()
-        return e_out, g_out, np.array(novelty)
+        return torch.stack(plain).numpy(), (torch.stack(profiled).numpy() if use_profile else None), g_out, np.array(novelty)
 
     def _pooled(self, wave: np.ndarray) -> torch.Tensor:
         """Pooled statistics of the frozen layers' states, then of the fine-tuned layers' (if any), for one piece."""
@@ -218,18 +229,29 @@ class WhisperHeadModel(EmotionModel):
     def predict_logits(self, waves: list[np.ndarray]) -> np.ndarray:
         return self._logits(waves)[0]
 
-    def predict_both(self, waves: list[np.ndarray], reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Emotion and gender probabilities from one encoder pass (the app shows both); with a `reference_profile`
-        of the speaker, emotion comes from the reference head (when the model has one)."""
-        return self.predict_details(waves, reference)[:2]
+    def predict_both(self, waves: list[np.ndarray], profile: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Emotion and gender probabilities from one encoder pass (the app shows both); with the speaker's voice profile
+        (`ser.profile.VoiceProfile.vector`), emotion comes from the profile head (when the model has one)."""
+        return self.predict_details(waves, profile)[:2]
 
     def predict_gender(self, waves: list[np.ndarray]) -> np.ndarray | None:
         return self.predict_both(waves)[1] if self.gender_labels else None
 
-    def predict_details(self, waves: list[np.ndarray], reference: np.ndarray | None = None):
+    def predict_details(self, waves: list[np.ndarray], profile: np.ndarray | None = None):
         """`predict_both` and each clip's novelty (`WhisperHead.novelty`), from the same encoder pass."""
-        e, g, novelty = self._logits(list(waves), reference)
-        return self.probabilities(e), (softmax(g.astype(np.float64)).astype(np.float32) if g is not None else None), novelty
+        with_profile, plain, gender, novelty = self.predict_modes(waves, profile)
+        return (plain if with_profile is None else with_profile), gender, novelty
+
+    def predict_modes(self, waves: list[np.ndarray], profile: np.ndarray | None = None):
+        """From one encoder pass: emotion probabilities with the profile (None without one, or without a profile head;
+        at the profile mode's own temperature), without it, gender probabilities (or None) and novelty per clip."""
+        plain, profiled, g, novelty = self._logits(list(waves), profile)
+        gender = self.gender_probabilities(g) if g is not None else None
+        if profiled is None:
+            return None, self.probabilities(plain), gender, novelty
+        temperature = self.config.get("profile", {}).get("temperature", self.temperature)
+        profiled = softmax(np.asarray(profiled, np.float64) / temperature).astype(np.float32)
+        return profiled, self.probabilities(plain), gender, novelty
 
     def _save_weights(self, model_dir: Path) -> None:
         # the linear head in float32: it is only ~0.5 MB, and fp16 would cost precision in the standardisation statistics.
@@ -240,21 +262,23 @@ class WhisperHeadModel(EmotionModel):
                 for param in self.head.top.parameters():
                     param.copy_(param.half().float())
         state = {k: (v.half() if k.startswith("top.") else v).detach().contiguous() for k, v in self.head.state_dict().items()}
-        if self.reference_head is not None:
-            state |= {f"{REFERENCE_PREFIX}{k}": v.detach().contiguous() for k, v in self.reference_head.state_dict().items()}
+        if self.profile_head is not None:
+            state |= {f"{PROFILE_PREFIX}{k}": v.detach().contiguous() for k, v in self.profile_head.state_dict().items()}
         save_file(state, str(model_dir / WEIGHTS_FILE))
 
     @classmethod
     def from_dir(cls, model_dir: Path, config: dict) -> "WhisperHeadModel":
         model = cls(config)
         state = load_file(str(Path(model_dir) / WEIGHTS_FILE))
-        reference = {k.removeprefix(REFERENCE_PREFIX): v for k, v in state.items() if k.startswith(REFERENCE_PREFIX)}
+        # heads from before the voice profile carried a neutral-reference head ("reference."): no longer used
+        state = {k: v for k, v in state.items() if not k.startswith(LEGACY_REFERENCE_PREFIX)}
+        profile = {k.removeprefix(PROFILE_PREFIX): v for k, v in state.items() if k.startswith(PROFILE_PREFIX)}
         try:
-            model.head.load_state_dict({k: v for k, v in state.items() if not k.startswith(REFERENCE_PREFIX)}, strict=True)
-            if model.reference_head is not None or reference:
-                if model.reference_head is None:
-                    raise RuntimeError("reference-head weights without a 'reference' entry in the config")
-                model.reference_head.load_state_dict(reference, strict=True)
+            model.head.load_state_dict({k: v for k, v in state.items() if not k.startswith(PROFILE_PREFIX)}, strict=True)
+            if model.profile_head is not None or profile:
+                if model.profile_head is None:
+                    raise RuntimeError("profile-head weights without a 'profile' entry in the config")
+                model.profile_head.load_state_dict(profile, strict=True)
         except RuntimeError as error:  # e.g. weights trained on another number of encoder layers than the config says
             raise ModelError(f"The Whisper head's weights do not match its config ({str(error).splitlines()[0]}).") from error
         model.head.eval()

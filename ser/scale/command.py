@@ -90,22 +90,22 @@ def model_for_workers(ref: str | None) -> ModelFound:
                       notice)
 
 
-def reference_profile(path: str | None, model_ref: str, threads: int):
-    """The speaker's reference profile, computed here once (as the in-process CLI does) and handed to every actor;
-    on the actors' thread count, since bfloat16 encoders give slightly different numbers on another."""
-    if not path:
+def voice_profiles(args: argparse.Namespace, model_ref: str, threads: int, entries: list):
+    """--profile / --speaker-folders: every file's voice profile, built here once (the model loaded on the actors'
+    thread count, since bfloat16 encoders give slightly different numbers on another) and handed to every actor.
+    ProfileError (one sentence) when it cannot serve; None without either flag."""
+    if not (args.profile or args.speaker_folders):
         return None
     import torch
 
+    from ser.cli_profiles import shared_profile, speaker_folder_profiles
     from ser.models import load_model
-    from ser.reference import ReferenceError, reference_profile as profile
 
     torch.set_num_threads(threads)
-    try:
-        return profile(path, load_model(model_ref))
-    except ReferenceError as err:
-        print(err, file=sys.stderr)
-        return None
+    model = load_model(model_ref)
+    if args.profile:
+        return shared_profile(model, args.profile)
+    return speaker_folder_profiles(model, [e.file for e in entries if e.error is None])
 
 
 @dataclass
@@ -152,6 +152,7 @@ def summary(totals: Totals, to_label: int, skipped: int, wall: float, out: str) 
 def run_ray(args: argparse.Namespace) -> int:
     """Label the files as a Ray Data job; the summary on standard error; the exit status."""
     from ser.models.base import ModelError
+    from ser.profile import ProfileError
     from ser.scale.stages import ClipOptions
 
     message = usage_error(args)
@@ -178,8 +179,12 @@ def run_ray(args: argparse.Namespace) -> int:
     done = done_keys(output)
     todo = [e for e in entries if e.key not in done]
     threads = args.threads or THREADS_PER_ACTOR
-    options = ClipOptions(model.ref, args.timeline, args.merge_calm_neutral, args.batch_size, threads,
-                          reference_profile(args.reference, model.ref, threads))
+    try:  # from every file named, labelled before or not, so that a resumed run scores them alike
+        profiles = voice_profiles(args, model.ref, threads, entries)
+    except ProfileError as err:
+        print(err, file=sys.stderr)
+        return EXIT_USAGE
+    options = ClipOptions(model.ref, args.timeline, args.merge_calm_neutral, args.batch_size, threads, profiles)
     say(f"Model {model.name}: {len(entries)} file(s), {len(entries) - len(todo)} already in {args.out}, {len(todo)} to label")
     totals = Totals()
     try:
@@ -190,7 +195,7 @@ def run_ray(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     say(summary(totals, len(todo), len(entries) - len(todo), time.perf_counter() - started, args.out))
-    note = training_speaker_note([e.file for e in todo], model)
-    if note:
-        say(note)
+    for note in [*(profiles.notes if profiles else []), training_speaker_note([e.file for e in todo], model)]:
+        if note:
+            say(note)
     return EXIT_FAILED if totals.failed else EXIT_OK

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ser.audio import SAMPLE_RATE
+from ser.cli_profiles import Profiles
 from ser.scale.archive import KEY_COLUMNS, Entry, Output, is_uri, read_bytes, write_part
 
 AUDIO_S_COLUMN = "_audio_s"  # seconds of audio, on a file's first row only: for the progress bar, never written out
@@ -26,7 +27,7 @@ class ClipOptions:
     merge_calm_neutral: bool = False
     batch_size: int = 8
     threads: int | None = None  # torch threads per actor
-    reference: np.ndarray | None = None  # the speaker's reference profile (computed once, by the driver)
+    profiles: Profiles | None = None  # --profile / --speaker-folders: each file's voice profile (built once, by the driver)
 
 
 def decoded_schema():
@@ -84,7 +85,7 @@ def row_schema(labels: list[str], timeline: bool, genders: list[str]):
 
     from ser.cli_formats import columns
 
-    types = {"file": pa.string(), "label": pa.string(), "error": pa.string(), "gender": pa.string(),
+    types = {"file": pa.string(), "label": pa.string(), "error": pa.string(), "gender": pa.string(), "profile": pa.string(),
              "unsure": pa.bool_(), "unlike_training": pa.bool_()}
     fields = [(name, types.get(name, pa.float64())) for name in columns(labels, timeline, genders)]
     return pa.schema(fields + [(KEY_COLUMNS[0], pa.int64()), (KEY_COLUMNS[1], pa.int64()), (AUDIO_S_COLUMN, pa.float64())])
@@ -94,6 +95,7 @@ class Classifier:
     """An actor's state: the model, loaded once when Ray starts the actor, and the output columns it gives."""
 
     def __init__(self, options: ClipOptions):
+        from ser.encoder_timing import measure_if_needed
         from ser.labels import merge_calm_neutral
         from ser.models import load_model
 
@@ -103,6 +105,7 @@ class Classifier:
             torch.set_num_threads(options.threads)
         self.options = options
         self.model = load_model(options.model)
+        measure_if_needed(self.model)  # the encoder's fastest path on this node, timed once per machine, as the CLI does
         labels = list(self.model.labels)
         if options.merge_calm_neutral:
             labels = merge_calm_neutral(labels, np.zeros(len(labels)))[0]
@@ -122,7 +125,7 @@ class Classifier:
                   for file, data, error in zip(files, batch.column("wave").to_pylist(), batch.column("error").to_pylist())]
         seconds = {file: (0.0 if wave is None else wave.size / SAMPLE_RATE) for file, wave, _ in stream}
         opts = self.options
-        rows = predict_rows(self.model, stream, opts.timeline, opts.merge_calm_neutral, opts.batch_size, None, opts.reference)
+        rows = predict_rows(self.model, stream, opts.timeline, opts.merge_calm_neutral, opts.batch_size, None, opts.profiles)
         out, counted = [], set()
         for record in records(list(rows), self.labels, opts.timeline, self.genders):
             file = record["file"]
