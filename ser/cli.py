@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ser import settings
-from ser.provenance import training_speaker_count
+from ser.provenance import training_speaker_note
 from ser.cli_formats import COLUMNS_HELP, FORMATS, WRITERS, output_format
 from ser.cli_inputs import decoded, expand_paths
 from ser.cli_profiles import Profiles, shared_profile, speaker_folder_profiles
@@ -165,11 +165,9 @@ def run_predict(args: argparse.Namespace) -> int:
               f"in {time.perf_counter() - started:.1f} s{where}", file=sys.stderr)
         for note in profiles.notes if profiles else []:
             print(note, file=sys.stderr)
-        heard = training_speaker_count([path for path, _ in entries], model)
-        if heard:
-            print(f"Note: {heard} of {len(entries)} file(s) are corpus recordings of speakers {model.name} was trained on; "
-                  "their results say little about a new voice (its cross-validated scores do: README, 'How good is it?').",
-                  file=sys.stderr)
+        note = training_speaker_note([path for path, _ in entries], model)
+        if note:
+            print(note, file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -28,6 +28,9 @@ class ProfileChoice:
     text: str = NO_PROFILE
 
 
+PLAIN = ProfileChoice()  # one object for every file scored without a profile: a batch need not break between them
+
+
 @dataclass
 class Profiles:
     """The profile of every input file, and what the run's summary says about them."""
@@ -39,7 +42,7 @@ class Profiles:
     def for_file(self, path: str) -> ProfileChoice:
         if self.shared is not None:
             return self.shared
-        return self.by_folder.get(str(Path(path).parent), ProfileChoice())
+        return self.by_folder.get(str(Path(path).parent), PLAIN)
 
 
 def shared_profile(model, folder: str) -> Profiles:

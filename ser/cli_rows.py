@@ -8,7 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ser.cli_profiles import NO_PROFILE, ProfileChoice, Profiles
+from ser.cli_profiles import NO_PROFILE, PLAIN, ProfileChoice, Profiles
 
 BATCH_SIZE = 8  # clips per model call: amortises per-call overhead, bounded memory
 
@@ -56,7 +56,7 @@ def load_error(err: Exception) -> str | None:
     return None
 
 
-def _rows_for_clips(model, items: list[tuple[str, np.ndarray]], merge: bool, profile: ProfileChoice = ProfileChoice()) -> list[Row]:
+def _rows_for_clips(model, items: list[tuple[str, np.ndarray]], merge: bool, profile: ProfileChoice = PLAIN) -> list[Row]:
     """One model call for the batch; if it fails, clip by clip, so one bad clip cannot take its neighbours down."""
     from ser import inference
 
@@ -88,7 +88,7 @@ def _unsure(model, probs: np.ndarray, profile: np.ndarray | None = None) -> bool
 
 
 def _rows_for_recording(model, path: str, wave: np.ndarray, merge: bool, per_window: bool,
-                        profile: ProfileChoice = ProfileChoice()) -> list[Row]:
+                        profile: ProfileChoice = PLAIN) -> list[Row]:
     """A timeline of windows: all of its rows with --timeline, else one row with their average (as the app does)."""
     from ser import inference
 
@@ -121,7 +121,7 @@ def predict_rows(model, stream, timeline: bool, merge: bool, batch_size: int = B
 
     batch: list[tuple[str, np.ndarray]] = []
     profiles = profiles or Profiles()
-    current = ProfileChoice()
+    current = PLAIN
 
     def flush() -> list[Row]:
         rows = _rows_for_clips(model, batch, merge, current) if batch else []
