@@ -4,7 +4,7 @@ answer with the profile beside the answer without it.
 
 The recordings are decoded and kept only in the visitor's session state (gr.State lives in the server's memory per
 browser session and is dropped with it). Their uploaded files stay in gradio's upload folder only so that each can be
-replayed, until *Forget all* deletes them or the app's upload sweep does (app.py).
+replayed, until *Forget all* deletes them or the app's upload sweep does (app.py, `SER_UPLOAD_TTL_SECONDS`).
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ import os
 
 import gradio as gr
 
+from ser import settings
 from ser.profile import MIN_PROFILE_CLIPS, PROFILE_MOODS, PROFILE_SENTENCE, ProfileError, profile_clip
 
 EXPLANATION = (
     "**Teach it your voice (optional).** Voices, microphones and rooms differ more than emotions do, so a model that never "
     "heard you mistakes your everyday voice for an emotion. Read the sentence below once in each mood (2-6 s each, "
     "microphone or upload). The model then judges your clips by how they differ from the average of the four, and shows "
-    "the answer with your profile beside the answer without it. The recordings stay in this browser session only and are "
-    "deleted from the server when you press *Forget all* (or within the hour)."
+    "the answer with your profile beside the answer without it. The profile stays in this browser session only; the "
+    f"uploaded recordings are deleted from the server when you press *Forget all*, at the latest {settings.upload_ttl() / 60:g} "
+    "minutes after upload."
 )
 MOOD_HINTS = {"neutral": "as you would read a timetable", "happy": "as if it were great news",
               "sad": "as if it were bad news", "angry": "as if it made you furious"}
