@@ -69,7 +69,9 @@ MAIN_ROWS = ("whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp", 
 # spread. Their rows are `<recipe>-seed<N>`. Not the Whisper heads: a logistic regression on fixed features does not depend
 # on the seed (seed 1 reproduced whisper-head's every fold).
 SEEDS = {"resnet18": (1, 2, 3, 4), "resnet18-epochs30": (1, 2), "resnet18-epochs30-distilled0.8": (1, 2, 3, 4),
-         "resnet18-speed": (1,), "resnet18-mean-pooling": (1, 2)}
+         "resnet18-speed": (1,), "resnet18-mean-pooling": (1, 2),
+         # the profiles drawn in training and the test speakers' profile clips both follow the seed: how far that moves it
+         "whisper-head-profile-loco": (1,)}
 # rows scored, not trained: the members' per-clip CV probabilities (reports/cv/<row>.predictions.csv) averaged, as an
 # ensemble of their fold models would predict. Only runs since 2026-11-30 keep those probabilities.
 ENSEMBLES = {
