@@ -20,7 +20,7 @@ from ser import inference, plots
 from ser.audio import SAMPLE_RATE, AudioError, load_audio
 from ser.models.base import ModelError
 from ser.provenance import clip_origin
-from ser.profile import MIN_PROFILE_CLIPS, PROFILE_MOODS, ProfileError, build_profile, profile_notes
+from ser.profile import MIN_PROFILE_CLIPS, ProfileError, profile_notes
 from ser.recording_summary import speaking_time_shares
 
 log = logging.getLogger("ser.app")
@@ -119,14 +119,15 @@ def _analyse(path, choice, hub_id, merge: bool, hide: bool, recorded, progress) 
         mfcc=mfcc, last_path=path, is_long=tl is not None, revealed=not hide)
 
 
-def _profile(model, recorded: dict | None):
-    """The visitor's voice profile for this model (or None), and what to say about it (or None)."""
+def _profile(model, recorded):
+    """The visitor's voice profile for this model (or None), and what to say about it (or None). `recorded` is the
+    session's `app_ui.profile.Recordings`, which keeps the profile it built for the next analysis."""
     if not recorded:
         return None, None
     if len(recorded) < MIN_PROFILE_CLIPS:
         return None, f"Your voice profile needs at least {MIN_PROFILE_CLIPS} moods recorded; this answer is without it."
     try:
-        profile = build_profile([recorded[m] for m in PROFILE_MOODS if m in recorded], model)
+        profile = recorded.profile_for(model)
     except ProfileError as err:
         return None, str(err)
     return profile, " ".join(profile_notes(profile, model)) or None

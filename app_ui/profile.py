@@ -13,9 +13,11 @@ import html
 import os
 
 import gradio as gr
+import numpy as np
 
 from ser import settings
-from ser.profile import MIN_PROFILE_CLIPS, PROFILE_MOODS, PROFILE_SENTENCE, ProfileError, profile_clip
+from ser.profile import (MIN_PROFILE_CLIPS, PROFILE_MOODS, PROFILE_SENTENCE, ProfileError, VoiceProfile, build_profile,
+                         profile_clip)
 
 EXPLANATION = (
     "**Teach it your voice (optional).** Voices, microphones and rooms differ more than emotions do, so a model that never "
@@ -29,7 +31,35 @@ MOOD_HINTS = {"neutral": "as you would read a timetable", "happy": "as if it wer
               "sad": "as if it were bad news", "angry": "as if it made you furious"}
 
 
-def progress_line(recorded: dict) -> str:
+class Recordings:
+    """The session's profile recordings, {mood: samples}, and the profile built from them per model: built on the first
+    analysis after a change and reused for the next ones (an update makes a new object, so a stale profile is never
+    used). A profile costs one encoder pass per recording, more than the analysed clip itself."""
+
+    def __init__(self, waves: dict[str, np.ndarray] | None = None):
+        self.waves = dict(waves or {})
+        self._built: dict[tuple, VoiceProfile] = {}
+
+    def __contains__(self, mood: str) -> bool:
+        return mood in self.waves
+
+    def __len__(self) -> int:
+        return len(self.waves)
+
+    def with_mood(self, mood: str, wave: np.ndarray | None) -> "Recordings":
+        """A copy with `mood` recorded as `wave` (or without it, for None)."""
+        waves = {m: w for m, w in self.waves.items() if m != mood}
+        return Recordings(waves | ({mood: wave} if wave is not None else {}))
+
+    def profile_for(self, model) -> VoiceProfile:
+        """The profile of these recordings for `model` (ser.profile.build_profile; ProfileError when it cannot serve)."""
+        key = (model.name, str(getattr(model, "model_dir", "")))
+        if key not in self._built:
+            self._built[key] = build_profile([self.waves[m] for m in PROFILE_MOODS if m in self.waves], model)
+        return self._built[key]
+
+
+def progress_line(recorded: Recordings) -> str:
     """Which moods are recorded: the progress row under the four recorders (words, not symbols: every font has them)."""
     done = [mood for mood in PROFILE_MOODS if mood in recorded]
     missing = [mood for mood in PROFILE_MOODS if mood not in recorded]
@@ -47,8 +77,8 @@ def progress_line(recorded: dict) -> str:
 
 
 def build_profile_panel():
-    """The panel's components; returns the session state holding {mood: samples} of the recordings that can serve."""
-    state = gr.State({})
+    """The panel's components; returns the session state (`Recordings`) of the recordings that can serve."""
+    state = gr.State(Recordings())
     with gr.Accordion("Teach it your voice (optional)", open=False, elem_id="profile-panel"):
         gr.Markdown(EXPLANATION)
         gr.Markdown(f"### “{PROFILE_SENTENCE}”", elem_id="profile-sentence")
@@ -59,7 +89,7 @@ def build_profile_panel():
                     recorders.append(gr.Audio(sources=["microphone", "upload"], type="filepath", min_width=200,
                                               label=f"{PROFILE_MOODS.index(mood) + 1}. {mood.capitalize()}: {MOOD_HINTS[mood]}",
                                               elem_id=f"profile-{mood}"))
-        status = gr.Markdown(progress_line({}), elem_id="profile-status")
+        status = gr.Markdown(progress_line(Recordings()), elem_id="profile-status")
         forget = gr.Button("Forget all", size="sm", elem_id="profile-forget")
     for mood, recorder in zip(PROFILE_MOODS, recorders):
         # a finished recording or upload is checked; the recorder's own clear button (x) redoes that mood
@@ -72,29 +102,29 @@ def build_profile_panel():
     return state
 
 
-def set_mood(mood: str, path: str | None, recorded: dict):
+def set_mood(mood: str, path: str | None, recorded: Recordings):
     """Check one recording and keep its samples in the session; one sentence if it cannot serve (the others stay)."""
-    recorded = dict(recorded or {})
+    recorded = recorded or Recordings()
     if not path:
         return recorded, progress_line(recorded), gr.skip()
     try:
-        recorded[mood] = profile_clip(path, f"The {mood} recording")
+        recorded = recorded.with_mood(mood, profile_clip(path, f"The {mood} recording"))
     except ProfileError as err:
-        recorded.pop(mood, None)
+        recorded = recorded.with_mood(mood, None)
         _delete(path)
         return recorded, f"{html.escape(str(err), quote=False)}\n\n{progress_line(recorded)}", None
     return recorded, progress_line(recorded), gr.skip()
 
 
-def clear_mood(mood: str, recorded: dict):
-    recorded = {m: w for m, w in (recorded or {}).items() if m != mood}
+def clear_mood(mood: str, recorded: Recordings):
+    recorded = (recorded or Recordings()).with_mood(mood, None)
     return recorded, progress_line(recorded)
 
 
 def forget_all(*paths):
     for path in paths:
         _delete(path)
-    return ({}, "Profile forgotten: clips are judged on their own.", *(None for _ in paths))
+    return (Recordings(), "Profile forgotten: clips are judged on their own.", *(None for _ in paths))
 
 
 def _delete(path: str | None) -> None:

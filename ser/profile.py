@@ -25,6 +25,13 @@ MIN_PROFILE_CLIPS = 2  # a "profile" of one clip is that clip's mood, not the vo
 SPEAKER_FOLDER_MIN_CLIPS = 5  # --speaker-folders: a folder with fewer clips is scored without a profile
 
 
+def app_moods(available) -> list[str]:
+    """The app's moods among `available` emotions, calm standing in for neutral where there is no neutral (TurEV-DB):
+    what a speaker of a corpus can give as the app's profile. Training and the protocol draw profiles this way."""
+    return [m if m in available else "calm" for m in PROFILE_MOODS
+            if m in available or (m == "neutral" and "calm" in available)]
+
+
 class ProfileError(ValueError):
     """A recording or a set of recordings that cannot serve as a voice profile; the message is one sentence."""
 

@@ -109,3 +109,19 @@ def test_cli_speaker_folders_profile_each_folder_with_enough_clips(actor_clips, 
     by_folder = {r["file"].rsplit("/", 2)[-2]: r["profile"] for r in rows}
     assert by_folder == {"speaker-a": f"{big} ({SPEAKER_FOLDER_MIN_CLIPS} clips)", "speaker-b": "none"}
     assert f"1 of 2 scored with their own profile; 1 with fewer than {SPEAKER_FOLDER_MIN_CLIPS} usable clips" in err
+
+
+def test_the_apps_session_builds_a_profile_once_and_again_after_a_change(actor_clips):
+    """The panel's session state reuses the profile for the next analysis, and a new recording makes a new one."""
+    from app_ui.profile import Recordings
+
+    profile, _ = actor_clips
+    model = load_model("whisper-head")
+    recorded = Recordings()
+    for mood, path in zip(PROFILE_MOODS[:3], profile):
+        recorded = recorded.with_mood(mood, profile_clip(path))
+    first = recorded.profile_for(model)
+    assert recorded.profile_for(model) is first and first.clips == 3
+    more = recorded.with_mood(PROFILE_MOODS[3], profile_clip(profile[3]))
+    assert more.profile_for(model).clips == 4 and "angry" in more and "angry" not in recorded
+    assert np.allclose(more.with_mood("angry", None).profile_for(model).vector, first.vector, atol=1e-5)

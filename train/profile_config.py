@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from ser.corpora import Record
-from ser.profile import PROFILE_MOODS
+from ser.models.whisper_head import pairwise_spread
+from ser.profile import PROFILE_MOODS, app_moods
 from train.model_card import loco_summary
 
 PROFILE_ROW = "{name}-profile"  # <name>-profile-loco: one clip per emotion of the corpus per speaker (the protocol)
@@ -18,11 +19,6 @@ PLAIN_ROW = "{name}-profile-plain-loco"  # the plain head on the same clips
 APP_ROW = "{name}-profile-app{size}-loco"  # the app's moods only, the first `size` of them ("" = all four)
 SPREAD_DRAWS = 20  # profile-like sets drawn per training speaker and kind of set to choose the threshold
 MIXED_FLAGGED = 0.05  # share of real one-clip-per-mood profiles (training speakers) the near-identical note may fire on
-
-
-def _spread(z: np.ndarray) -> float:
-    pairs = [(i, j) for i in range(len(z)) for j in range(i + 1, len(z))]
-    return float(np.mean([np.mean((z[i] - z[j]) ** 2) for i, j in pairs]))
 
 
 def spread_threshold(records: list[Record], vectors: np.ndarray, mean: np.ndarray, scale: np.ndarray,
@@ -36,13 +32,13 @@ def spread_threshold(records: list[Record], vectors: np.ndarray, mean: np.ndarra
     for speaker in sorted({r.speaker for r in records}):
         rows = [i for i, r in enumerate(records) if r.speaker == speaker]
         moods = {m: [i for i in rows if records[i].emotion == m] for m in {records[i].emotion for i in rows}}
-        app = [m if m in moods else "calm" for m in PROFILE_MOODS if m in moods or (m == "neutral" and "calm" in moods)]
+        app = app_moods(moods)
         if len(app) < len(PROFILE_MOODS):
             continue
         for _ in range(SPREAD_DRAWS):
             mood = rng.choice([m for m, clips in moods.items() if len(clips) >= len(PROFILE_MOODS)])
-            same.append(_spread(z[rng.choice(moods[mood], size=len(PROFILE_MOODS), replace=False)]))
-            mixed.append(_spread(z[[rng.choice(moods[m]) for m in app]]))
+            same.append(pairwise_spread(z[rng.choice(moods[mood], size=len(PROFILE_MOODS), replace=False)]))
+            mixed.append(pairwise_spread(z[[rng.choice(moods[m]) for m in app]]))
     same, mixed = np.array(same), np.array(mixed)
     # a visitor who did read four moods should rarely be told otherwise: the level that flags MIXED_FLAGGED of mixed sets
     best = float(np.quantile(mixed, MIXED_FLAGGED))

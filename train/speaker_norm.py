@@ -19,7 +19,7 @@ from collections import defaultdict
 import numpy as np
 
 from ser.corpora import Record
-from ser.profile import PROFILE_MOODS
+from ser.profile import app_moods
 
 MODES = ("none", "speaker", "reference", "profile")
 
@@ -99,7 +99,7 @@ def _by_emotion(records: list[Record], rows: list[int]) -> dict[str, list[int]]:
 def draw_profile(moods: dict[str, list[int]], rng: np.random.Generator) -> list[int]:
     """One training profile: one clip of each of a few moods. Half the time the app's moods (those the speaker has; calm
     stands in for neutral where the corpus has no neutral), else a random subset of 3 or more of the speaker's moods."""
-    app = [m if m in moods else "calm" for m in PROFILE_MOODS if m in moods or (m == "neutral" and "calm" in moods)]
+    app = app_moods(moods)
     if rng.random() < APP_MOODS_SHARE and len(app) >= MIN_PROFILE_MOODS:
         chosen = app
     else:
@@ -150,8 +150,7 @@ def fold_profiles(records: list[Record], vectors: np.ndarray, known: dict[str, s
         if not profile_eligible(records, rows, emotions):
             continue
         by_mood = _by_emotion(records, rows)
-        wanted = sorted(emotions) if moods == "all" else [
-            m if m in emotions else "calm" for m in PROFILE_MOODS if m in emotions or (m == "neutral" and "calm" in emotions)]
+        wanted = sorted(emotions) if moods == "all" else app_moods(emotions)
         chosen = [int(rng.choice(sorted(by_mood[m]))) for m in wanted]
         chosen = chosen[:size] if size else chosen
         offsets[rows] = vectors[chosen].mean(axis=0)

@@ -55,6 +55,13 @@ def centred_statistics(pooled: torch.Tensor | np.ndarray, quantiles: tuple[float
     return out.numpy() if isinstance(pooled, np.ndarray) else out
 
 
+def pairwise_spread(z: np.ndarray) -> float:
+    """The mean squared difference between two rows of standardised statistics `z` [clips, features], over every pair:
+    0 for identical clips. The training (train/profile_config.py) chooses the near-identical level with it."""
+    pairs = [(i, j) for i in range(len(z)) for j in range(i + 1, len(z))]
+    return float(np.mean([np.mean((z[i] - z[j]) ** 2) for i, j in pairs])) if pairs else 0.0
+
+
 class WhisperHead(nn.Module):
     """Standardisation + linear emotion and gender outputs over pooled statistics [B, n_features(encoder_layers)],
     and, when `finetuned_layers` > 0, the trained copies of the encoder's top layers (`top`)."""
@@ -190,11 +197,9 @@ class WhisperHeadModel(EmotionModel):
         return np.stack([torch.stack([next(pooled) for _ in clip]).mean(dim=0).numpy() for clip in pieces])
 
     def profile_spread(self, vectors: np.ndarray) -> float:
-        """How different a profile's clips sound from each other: the mean squared difference of two clips' standardised
-        statistics, over every pair (0 for identical clips). Compared with `profile.min_spread` of the config."""
-        z = (torch.as_tensor(vectors, dtype=torch.float32) - self.head.mean) / self.head.scale
-        pairs = [(i, j) for i in range(len(z)) for j in range(i + 1, len(z))]
-        return float(np.mean([float((z[i] - z[j]).pow(2).mean()) for i, j in pairs])) if pairs else 0.0
+        """How different a profile's clips sound from each other (`pairwise_spread` of their standardised statistics).
+        Compared with `profile.min_spread` of the config."""
+        return pairwise_spread((np.asarray(vectors, dtype=np.float32) - self.head.mean.numpy()) / self.head.scale.numpy())
 
     @torch.no_grad()
     def _logits(self, waves: list[np.ndarray], profile: np.ndarray | None = None):
