@@ -170,20 +170,34 @@ def mistakes_note(scores: dict) -> str:
 
 
 _lesson_lock = threading.Lock()
+LESSON_LANE = "lesson-pairs"  # the queue lane of the pair events (build_pairs_section says why)
 PAIR_OUTPUTS = 9  # clip A, clip B, summary A, summary B, answer text, answer column, mel A, mel B, pitch and energy
+
+
+def _index(choice: str | None) -> int:
+    return next((i for i in range(len(pairs())) if pair_name(i) == choice), 0)
 
 
 def show_pair(choice: str | None) -> tuple:
     """A pair's clips, numbers and plots, with its answer hidden again."""
     with _lesson_lock:
         try:
-            index = next((i for i in range(len(pairs())) if pair_name(i) == choice), 0)
-            view = pair_view(index)
+            view = pair_view(_index(choice))
             return (*view.files, *view.summaries, view.answer, gr.Column(visible=False), *view.figures)
         except Exception:
             log.exception("could not prepare the calm-vs-neutral pair %s", choice)
             message = "This pair could not be prepared; see the server log."
             return (None, None, message, "", "", gr.Column(visible=False), None, None, None)
+
+
+def reveal_pair(choice: str | None) -> tuple:
+    """The answer of the pair now chosen, shown: read from the choice, not left from whichever pair was shown last."""
+    with _lesson_lock:
+        try:
+            return pair_view(_index(choice)).answer, gr.Column(visible=True)
+        except Exception:
+            log.exception("could not prepare the calm-vs-neutral pair %s", choice)
+            return "This pair could not be prepared; see the server log.", gr.Column(visible=True)
 
 
 def lesson_content() -> tuple:
@@ -224,6 +238,9 @@ def build_pairs_section(demo: gr.Blocks) -> None:
     confusion = gr.Plot(label="Confusion matrix", show_label=False, visible=False, elem_id="confusion")
     pair_outputs = [*clips, *summaries, answer, answer_column, *mels, pitch]
     assert len(pair_outputs) == PAIR_OUTPUTS
-    choice.change(show_pair, choice, pair_outputs, api_visibility="private", show_progress="minimal")
-    reveal.click(lambda: gr.Column(visible=True), None, answer_column, api_visibility="private", queue=False)
-    demo.load(lesson_content, None, [note, confusion, *pair_outputs], api_visibility="private", show_progress="minimal")
+    # One lane for the three, in the order they were asked: a Reveal pressed while a newly chosen pair is still being
+    # prepared waits for it, instead of showing the previous pair's answer or being hidden again by the late pair.
+    lane = dict(api_visibility="private", concurrency_id=LESSON_LANE, concurrency_limit=1)
+    choice.change(show_pair, choice, pair_outputs, show_progress="minimal", **lane)
+    reveal.click(reveal_pair, choice, [answer, answer_column], show_progress="hidden", **lane)
+    demo.load(lesson_content, None, [note, confusion, *pair_outputs], show_progress="minimal", **lane)

@@ -146,6 +146,22 @@ def test_the_lessons_control_pair_and_both_answers_on_one_scale(page):
             assert f"{raw[0]} {percent(raw[1])}" not in row, row  # not the untempered 100%
 
 
+def test_reveal_pressed_at_once_shows_the_newly_chosen_pairs_answer(page):
+    """A student who picks a pair and presses Reveal before the pair has loaded sees that pair's answer, not the
+    previous pair's (nor nothing: the late pair used to hide the answer again)."""
+    from app_ui.lesson import KIND_TEXT, pair_name, pairs
+
+    page.get_by_role("tab", name="Calm or neutral?").click()
+    sync_api.expect(page.locator("#lesson-summary-a")).to_contain_text("mean pitch")  # the first pair is shown
+    second = pairs()[1]
+    page.locator("#lesson-pair label", has_text=pair_name(1)).click()
+    page.click("#lesson-reveal")  # at once
+    answer = page.locator("#lesson-answer-text")
+    sync_api.expect(answer).to_contain_text(KIND_TEXT[second.kind].replace("**", ""), timeout=ANALYSE_TIMEOUT_MS)
+    sync_api.expect(answer).to_contain_text(f"RAVDESS actor {second.actor}")
+    assert KIND_TEXT[pairs()[0].kind] != KIND_TEXT[second.kind]  # else the check above could pass on the first pair
+
+
 def test_the_lessons_methods_are_behind_a_fold(page):
     page.get_by_role("tab", name="Calm or neutral?").click()
     methods = page.locator("#lesson-methods")
