@@ -37,14 +37,14 @@ bench: setup-dev
 	$(PY) -m bench.run
 
 evaluate: setup-dev
-	$(PY) -m train.evaluate
+	$(PY) -m train.evaluation.evaluate
 
 # the README's unseen-corpus table (leave one corpus out) and the rows on EmoBox's RAVDESS folds
 evaluate-unseen: setup-dev
-	$(PY) -m train.evaluate --models loco
+	$(PY) -m train.evaluation.evaluate --models loco
 
 evaluate-emobox: setup-dev
-	$(PY) -m train.evaluate --models emobox
+	$(PY) -m train.evaluation.evaluate --models emobox
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache

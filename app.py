@@ -30,7 +30,7 @@ from app_ui.layout import CSS, build_app
 from app_ui import lesson
 from app_ui.models import model_for, warm_feature_code
 from ser import settings
-from ser.encoder_timing import measure_if_needed
+from ser.encoders.timing import measure_if_needed
 
 log = logging.getLogger("ser.app")
 
@@ -40,7 +40,7 @@ QUEUE_SIZE = 20  # waiting requests beyond this are turned away at once rather t
 
 def warm_up() -> None:
     """Load the default model and prepare the lesson tab once the server is up, so the first analysis does not wait;
-    then, in the background, compile the classic model's feature code (ser/features.py says why)."""
+    then, in the background, compile the classic model's feature code (ser/audio/features.py says why)."""
     try:
         # the encoder's paths are timed once per machine, beside the first requests (the safe default serves them)
         measure_if_needed(model_for(None, None), background=True)

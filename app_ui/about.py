@@ -14,12 +14,12 @@ import re
 from pathlib import Path
 
 from app_ui.models import hub_message, model_ref
-from ser.corpora import DISPLAY_NAMES
-from ser.encoder_path import summary as encoder_summary
-from ser.encoder_timing import WHISPER_KIND
+from ser.evaluation.corpora import DISPLAY_NAMES
+from ser.encoders.path import summary as encoder_summary
+from ser.encoders.timing import WHISPER_KIND
 from ser.models import resolve_for_visitor
 from ser.models.base import ModelError, read_config
-from ser.reports import calm_neutral_count, chance_level, cv_scores, unseen_corpus_scores
+from ser.evaluation.reports import calm_neutral_count, chance_level, cv_scores, unseen_corpus_scores
 
 LIMITS_HEADING = "### Limits"
 ENCODER_HEADING = "### How it runs here"
@@ -63,7 +63,7 @@ def about_model(choice: str | None, hub_id: str | None = "") -> str:
     if data:
         parts += ["### What it learned from", data]
     whisper = uses_whisper_encoder(read_config(model_dir))
-    if whisper:  # which path the encoder runs on this machine, and why (ser.encoder_path)
+    if whisper:  # which path the encoder runs on this machine, and why (ser.encoders.path)
         parts += [ENCODER_HEADING, html.escape(encoder_summary(), quote=False)]
     return "\n\n".join(parts) + f"\n\n{limits_section(section(body, LIMITS_TITLE))}\n{licences_section(name, card_licence, whisper)}"
 

@@ -17,11 +17,11 @@ import gradio as gr
 from app_ui import notes
 from app_ui.models import chosen_model, model_for
 from ser import inference, plots
-from ser.audio import SAMPLE_RATE, AudioError, load_audio
+from ser.audio.load import SAMPLE_RATE, AudioError, load_audio
 from ser.models.base import ModelError
-from ser.provenance import clip_origin
+from ser.evaluation.provenance import clip_origin
 from ser.profile import MIN_PROFILE_CLIPS, ProfileError, profile_notes
-from ser.recording_summary import speaking_time_shares
+from ser.teaching.recording_summary import speaking_time_shares
 
 log = logging.getLogger("ser.app")
 

@@ -20,10 +20,10 @@ from app_ui.models import model_choices
 from app_ui.notes import CAPTIONS, GUESS_PROMPT
 from app_ui.profile import build_profile_panel
 from ser import inference, settings
-from ser import lesson as measured_lesson
+from ser.teaching import lesson as measured_lesson
 from ser.labels import CALM_NEUTRAL
 from ser.models import local_models
-from ser.provenance import identify
+from ser.evaluation.provenance import identify
 
 MERGE_NOTE = (
     "Calm and neutral differ mostly in arousal (calm is a little softer and slower), and listeners confuse them too; "

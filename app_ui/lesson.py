@@ -1,5 +1,5 @@
 """The "Calm or neutral?" tab, section by section. `build_pairs_section` is the first: pairs of one actor saying one
-sentence neutrally and calmly, chosen from what the cross-validated model really confused (`ser.calm_neutral_pairs`),
+sentence neutrally and calmly, chosen from what the cross-validated model really confused (`ser.teaching.pairs`),
 played as clip A and clip B so a class can vote before the Reveal button tells which is which; then the default model's
 cross-validated confusion matrix. A further section is another module's `build_*_section(demo)`, called by `layout`
 after this one.
@@ -19,13 +19,13 @@ import gradio as gr
 
 from app_ui.models import model_for
 from ser import inference, plots, settings
-from ser.audio import load_audio
-from ser.calm_neutral_pairs import (BOTH_RIGHT, CALM_HEARD_AS_NEUTRAL, NEUTRAL_HEARD_AS_CALM, CalmNeutralPair, clip_file,
+from ser.audio.load import load_audio
+from ser.teaching.pairs import (BOTH_RIGHT, CALM_HEARD_AS_NEUTRAL, NEUTRAL_HEARD_AS_CALM, CalmNeutralPair, clip_file,
                                     describe_difference, lesson_pairs)
-from ser.lesson import commonest_mistakes
-from ser.provenance import with_temperature
-from ser.reports import calm_neutral_count, class_support, cv_scores
-from ser.voice_summary import VoiceSummary, summarise_voice, voice_tracks
+from ser.teaching.lesson import commonest_mistakes
+from ser.evaluation.provenance import with_temperature
+from ser.evaluation.reports import calm_neutral_count, class_support, cv_scores
+from ser.audio.voice import VoiceSummary, summarise_voice, voice_tracks
 
 log = logging.getLogger("ser.app")
 
@@ -97,7 +97,7 @@ def _pair_view(pair: CalmNeutralPair) -> PairView:
         shipped[letter] = inference.analyse(waves[letter], model).top
     letter_of = dict(zip(order, CLIPS))
     actor = f"actor {pair.actor}"
-    # on the shipped model's scale: the report keeps the fold models' raw probabilities (ser.provenance says why)
+    # on the shipped model's scale: the report keeps the fold models' raw probabilities (ser.evaluation.provenance says why)
     temperature = getattr(model, "temperature", 1.0)
     held = {c: with_temperature(pair.clip(e), temperature).top for c, e in zip(CLIPS, order)}
     rows = [

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from ser import features, inference, settings
+from ser import inference, settings
+from ser.audio import features
 from ser.models import load_for_visitor
 from ser.models.base import ModelError, read_config
 from ser.models.base import is_calibrated as calibrated
@@ -38,9 +39,9 @@ def model_choices(names: list[str]) -> list[tuple[str, str]]:
 
 
 def hub_message(err: Exception) -> str | None:
-    """The sentence of a `ser.hub` error (bad id, unreachable Hub, unsafe repo), or None for anything else."""
+    """The sentence of a `ser.models.hub.client` error (bad id, unreachable Hub, unsafe repo), or None for anything else."""
     try:
-        from ser.hub import HubError, HubUnavailable
+        from ser.models.hub.client import HubError, HubUnavailable
     except ImportError:
         return None
     if isinstance(err, HubUnavailable):
@@ -87,7 +88,7 @@ def model_for(choice: str | None, hub_id: str | None):
 
 
 def warm_feature_code() -> None:
-    """Compile the classic model's feature code (for a background thread at start-up: ser/features.py says why)."""
+    """Compile the classic model's feature code (for a background thread at start-up: ser/audio/features.py says why)."""
     try:
         log.info("%s %.1f s", FEATURE_CODE_READY, features.warm_up_summary_features())
     except Exception:

@@ -13,8 +13,8 @@ from ser.inference import FAR_SHARE
 from ser.labels import merge_calm_neutral
 from ser.labels import EMOTIONS  # guess-first's prompt lists them
 from ser.plots import percent
-from ser.provenance import ClipOrigin
-from ser.recording_summary import SpeakingTimeShares
+from ser.evaluation.provenance import ClipOrigin
+from ser.teaching.recording_summary import SpeakingTimeShares
 
 CAPTIONS = {
     "bars": "How sure the model is of each emotion. One long bar is a clear case; two close bars (often calm and "

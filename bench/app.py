@@ -20,8 +20,8 @@ import soundfile as sf
 
 from bench.load import new_client, running_app
 from ser import settings
-from ser.audio import SAMPLE_RATE, load_audio, pad_or_trim
-from ser.metrics import write_report
+from ser.audio.load import SAMPLE_RATE, load_audio, pad_or_trim
+from ser.evaluation.metrics import write_report
 
 CLIP = "ravdess/Actor_01/03-01-05-02-01-01-01.flac"  # a real 4.1-s clip, cut to exactly CLIP_S
 CLIP_S = 4.0

@@ -4,8 +4,8 @@ bfloat16 where the CPU has it natively): same answers, which is fastest, and whi
     python -m bench.encoder_runtimes              # 100 RAVDESS clips + 20 timed rounds -> reports/encoder_runtimes.json
     python -m bench.encoder_runtimes --clips 10 --runs 5
 
-The CPU: model, core count, every /proc/cpuinfo flag, and whether bfloat16 is native (ser.encoder_path).
-Auto: the timing ser.encoder_timing makes at first start (run afresh here, and kept as this machine's), the path
+The CPU: model, core count, every /proc/cpuinfo flag, and whether bfloat16 is native (ser.encoders.path).
+Auto: the timing ser.encoders.timing makes at first start (run afresh here, and kept as this machine's), the path
 `chosen_path` then runs and why.
 Answers: the shipped whisper-head on 100 RAVDESS clips (every actor, every emotion) on each path in turn
 (`SER_ENCODER_RUNTIME` / `SER_ENCODER_DTYPE`); each path's probabilities are compared with torch float32's (largest
@@ -35,13 +35,13 @@ import numpy as np  # noqa: E402
 
 from bench.latency import THREADS, WARM_UP, speech_clip  # noqa: E402
 from ser import settings  # noqa: E402
-from ser.encoder_path import (  # noqa: E402
+from ser.encoders.path import (  # noqa: E402
     NATIVE_BF16_FLAGS, RUNTIMES, EncoderPath, candidate_paths, chosen_path, cpu_flags, cpu_model, native_bfloat16,
 )
-from ser.encoder_timing import measure  # noqa: E402
-from ser.audio import load_audio  # noqa: E402
-from ser.corpora import scan_corpus  # noqa: E402
-from ser.metrics import write_report  # noqa: E402
+from ser.encoders.timing import measure  # noqa: E402
+from ser.audio.load import load_audio  # noqa: E402
+from ser.evaluation.corpora import scan_corpus  # noqa: E402
+from ser.evaluation.metrics import write_report  # noqa: E402
 
 REFERENCE = "torch float32"
 CLIPS = 100
@@ -109,7 +109,7 @@ def timings(model, wave: np.ndarray, paths: list[EncoderPath], runs: int) -> dic
 def run(n_clips: int = CLIPS, runs: int = RUNS) -> dict:
     import torch
 
-    from ser.encoder_runtime import active_runtime
+    from ser.encoders.runtime import active_runtime
     from ser.models import load_model
 
     torch.set_num_threads(THREADS)
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     notes = (f"Probabilities of the {result['model']} model compared with torch float32's on the same clips; equivalent: top "
              f"label agreement >= {MIN_TOP_AGREEMENT:.1%} and, in float32, max abs difference <= {MAX_PROB_DIFF:g}. Timing: "
              f"ser.inference.analyse on a 4-s clip ({THREADS} threads, then 1), paths interleaved, median of {result['runs']} "
-             "rounds. auto: the path ser.encoder_path.chosen_path runs after ser.encoder_timing.measure (one thread, fixed input).")
+             "rounds. auto: the path ser.encoders.path.chosen_path runs after ser.encoders.timing.measure (one thread, fixed input).")
     path = write_report({"encoder_runtimes": result, "load_average_before": load_before, "notes": notes}, name=REPORT,
                         command=" ".join(["python -m bench.encoder_runtimes", *(sys.argv[1:] if argv is None else argv)]))
     print(f"CPU {result['cpu']['model']}, {result['cpu']['cores']} cores, native bfloat16: {result['cpu']['native_bfloat16']}")

@@ -11,8 +11,8 @@ import time
 import numpy as np
 
 from ser import settings
-from ser.audio import SAMPLE_RATE, load_audio, trim_silence
-from ser.corpora import scan_corpus
+from ser.audio.load import SAMPLE_RATE, load_audio, trim_silence
+from ser.evaluation.corpora import scan_corpus
 
 CLIP_SECONDS = (1.0, 4.0, 10.0)
 RUNS = 20  # the minimum; median and p95 of these

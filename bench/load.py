@@ -30,8 +30,8 @@ import psutil
 import soundfile as sf
 
 from ser import settings
-from ser.audio import SAMPLE_RATE, AudioError, load_audio
-from ser.metrics import write_report
+from ser.audio.load import SAMPLE_RATE, AudioError, load_audio
+from ser.evaluation.metrics import write_report
 
 CLIENTS = 20
 REQUESTS = 10

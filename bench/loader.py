@@ -1,4 +1,4 @@
-"""Benchmark the audio loader: every RAVDESS clip through `ser.audio.load_audio` on one core.
+"""Benchmark the audio loader: every RAVDESS clip through `ser.audio.load.load_audio` on one core.
 
 Run `python -m bench.loader`; writes `reports/bench_loader.json` and prints one line.
 """
@@ -17,9 +17,9 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 from ser import settings  # noqa: E402
-from ser.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from ser.corpora import scan_corpus  # noqa: E402
-from ser.metrics import write_report  # noqa: E402
+from ser.audio.load import SAMPLE_RATE, load_audio  # noqa: E402
+from ser.evaluation.corpora import scan_corpus  # noqa: E402
+from ser.evaluation.metrics import write_report  # noqa: E402
 
 REPORT_NAME = "bench_loader.json"
 EXPECTED_FILES = 1440  # the whole RAVDESS speech set
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     times, audio_seconds = run(paths)
     total = sum(times)
     result = {
-        "benchmark": "ser.audio.load_audio on RAVDESS (16 kHz mono FLAC)",
+        "benchmark": "ser.audio.load.load_audio on RAVDESS (16 kHz mono FLAC)",
         "files": len(paths),
         "audio_seconds": round(audio_seconds, 1),
         "total_s": round(total, 3),

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from bench.latency import RUNS, measure
-from ser.audio import SAMPLE_RATE
+from ser.audio.load import SAMPLE_RATE
 from ser.labels import EMOTIONS
 
 # wav2vec2-large-xlsr-53 layout, as in its config.json: pre-layer-norm transformer, layer-normed conv features with bias

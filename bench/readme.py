@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from ser import settings
-from train.evaluate import MAIN_ROWS, SEED_SPREAD_HEADING
-from train.unseen_report import LOCO_HEADING
+from train.evaluation.evaluate import MAIN_ROWS, SEED_SPREAD_HEADING
+from train.evaluation.unseen_report import LOCO_HEADING
 
 README = settings.PROJECT_ROOT / "README.md"
 EXPERIMENTS = settings.PROJECT_ROOT / "docs" / "experiments.md"

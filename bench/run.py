@@ -31,10 +31,10 @@ from unittest import mock  # noqa: E402
 from bench import latency, peer, throughput  # noqa: E402
 from bench.report import TARGETS, check_targets, markdown  # noqa: E402
 from ser import settings  # noqa: E402
-from ser.cli import default_workers  # noqa: E402
-from ser.encoder_path import chosen_path  # noqa: E402
-from ser.encoder_timing import measure_if_needed  # noqa: E402
-from ser.metrics import read_report, report_path, write_report  # noqa: E402
+from ser.cli.main import default_workers  # noqa: E402
+from ser.encoders.path import chosen_path  # noqa: E402
+from ser.encoders.timing import measure_if_needed  # noqa: E402
+from ser.evaluation.metrics import read_report, report_path, write_report  # noqa: E402
 
 QUICK = {"runs": 3, "loader_limit": 100, "cli_limit": 48, "recording_s": 60.0, "large_lengths": (4.0,), "app": ["--requests", "3", "--total", "5"],
          "runtimes": ["--clips", "10", "--runs", "3"]}

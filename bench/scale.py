@@ -30,8 +30,8 @@ import psutil  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from ser import settings  # noqa: E402
-from ser.corpora import scan_corpus  # noqa: E402
-from ser.metrics import read_report, write_report  # noqa: E402
+from ser.evaluation.corpora import scan_corpus  # noqa: E402
+from ser.evaluation.metrics import read_report, write_report  # noqa: E402
 
 ACTOR_TITLE = "MapBatches(Classifier)"  # Ray titles an actor's process ray::MapWorker(MapBatches(Classifier))
 RSS_POLL_S = 0.02
@@ -110,7 +110,7 @@ def split_timing(paths: list[str]) -> dict:
     import torch
 
     from ser import inference
-    from ser.cli_inputs import decode
+    from ser.cli.inputs import decode
     from ser.models import load_model
 
     torch.set_num_threads(1)

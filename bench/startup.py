@@ -25,7 +25,7 @@ import psutil
 
 from bench.load import running_app
 from ser import settings
-from ser.metrics import write_report
+from ser.evaluation.metrics import write_report
 
 BASELINE = "30a3f35"  # the last commit before issue #35's start-up work
 ROUNDS = 4

@@ -19,8 +19,8 @@ import psutil
 import soundfile as sf
 
 from ser import settings
-from ser.audio import SAMPLE_RATE, load_audio
-from ser.corpora import scan_corpus
+from ser.audio.load import SAMPLE_RATE, load_audio
+from ser.evaluation.corpora import scan_corpus
 
 RSS_POLL_S = 0.02
 RECORDING_S = 600.0  # the 10-minute recording; also the loader's longest accepted input

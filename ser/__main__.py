@@ -1,8 +1,8 @@
-"""`python -m ser predict PATH...` and `python -m ser eval`: see `ser.cli`."""
+"""`python -m ser predict PATH...` and `python -m ser eval`: see `ser.cli.main`."""
 
 import sys
 
-from ser.cli import main
+from ser.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

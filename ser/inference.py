@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from ser import features
-from ser.audio import SAMPLE_RATE
+from ser.audio import features
+from ser.audio.load import SAMPLE_RATE
 from ser.labels import merge_calm_neutral as merge_labels
 
 LONG_CLIP_S = 6.0  # above this one label for the whole recording hides changes: show a timeline

@@ -1,4 +1,4 @@
-"""Plotly figures for the app: probabilities, waveform and spectral features (all from `ser.features`), timeline, confusion.
+"""Plotly figures for the app: probabilities, waveform and spectral features (all from `ser.audio.features`), timeline, confusion.
 
 Long recordings are decimated before plotting (at most `MAX_COLUMNS` time columns) and their spectra are computed in
 chunks, so a 10-minute file costs the browser and the server about as much as a 20-second one.
@@ -12,10 +12,10 @@ import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
 
-from ser import features
-from ser.audio import SAMPLE_RATE
+from ser.audio import features
+from ser.audio.load import SAMPLE_RATE
 from ser.inference import Timeline
-from ser.voice_summary import VoiceTracks
+from ser.audio.voice import VoiceTracks
 
 MAX_COLUMNS = 2000  # time columns per plot: more than a screen shows, small enough to send quickly
 CHUNK_COLUMNS = 150  # pooled columns per STFT chunk of a long recording (bounds the STFT's memory)

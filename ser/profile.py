@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, load_audio
+from ser.audio.load import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, load_audio
 
 PROFILE_MOODS = ("neutral", "happy", "sad", "angry")  # what the app asks a visitor to read; training draws the same
 PROFILE_SENTENCE = "The bus to the station leaves at half past nine, and the next one comes an hour later."

@@ -73,13 +73,13 @@ def default_model() -> str:
 
 def encoder_dtype() -> str:
     """Precision of the Whisper encoder behind the default model (`SER_ENCODER_DTYPE`): `auto` (default: the path
-    timed fastest on this machine, `ser.encoder_path`; bfloat16 only where the CPU runs it natively), `float32`,
+    timed fastest on this machine, `ser.encoders.path`; bfloat16 only where the CPU runs it natively), `float32`,
     `bfloat16` or `int8` (quantised Linear layers)."""
     return (os.environ.get("SER_ENCODER_DTYPE") or "auto").strip().lower()
 
 
 def encoder_runtime() -> str:
     """Where the Whisper encoder behind the default model runs (`SER_ENCODER_RUNTIME`): `auto` (default: the path
-    timed fastest on this machine, ONNX Runtime float32 until it is timed; `ser.encoder_path`), `torch`, `onnxruntime`
-    or `openvino`. See `ser.encoder_runtime`."""
+    timed fastest on this machine, ONNX Runtime float32 until it is timed; `ser.encoders.path`), `torch`, `onnxruntime`
+    or `openvino`. See `ser.encoders.runtime`."""
     return (os.environ.get("SER_ENCODER_RUNTIME") or "auto").strip().lower()

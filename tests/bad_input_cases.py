@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ser.audio import SAMPLE_RATE
+from ser.audio.load import SAMPLE_RATE
 
 TWENTY_MINUTES_RATE = 8000
 UNICODE_NAME = "Grüße – ünïcødé 音声 clip (take 2).wav"

@@ -13,7 +13,7 @@ from playwright import sync_api
 
 from bench.browser import CHROMIUM, CHROMIUM_ARGS, MISSING
 from ser import settings
-from ser.audio import load_audio
+from ser.audio.load import load_audio
 from ser.models import resolve
 from ser.models.base import read_config
 

@@ -65,7 +65,7 @@ INTERNAL = re.compile(r"reports/|assets/|\.json|\.csv|_s\b|macro_f1|calm_neutral
 @pytest.mark.parametrize("name", local_models())
 def test_about_tab_speaks_in_percentages_without_internal_names(name):
     from app_ui.about import about_model
-    from ser.reports import chance_level, cv_scores
+    from ser.evaluation.reports import chance_level, cv_scores
 
     about = about_model(name)
     scores, _ = cv_scores(name)
@@ -78,7 +78,7 @@ def test_about_tab_speaks_in_percentages_without_internal_names(name):
 
 
 def test_about_tab_shows_unseen_corpus_scores_when_the_report_has_them(tmp_path, monkeypatch):
-    """The lead's leave-one-corpus-out rows (accuracy.json "loco", as train.evaluate writes them) reach the page."""
+    """The lead's leave-one-corpus-out rows (accuracy.json "loco", as train.evaluation.evaluate writes them) reach the page."""
     from app_ui.about import about_model
 
     report = json.loads((settings.REPORTS_DIR / "accuracy.json").read_text())
@@ -95,9 +95,9 @@ def test_about_tab_shows_unseen_corpus_scores_when_the_report_has_them(tmp_path,
 
 
 def test_about_tab_says_which_path_the_encoder_runs_on_and_why(monkeypatch, tmp_path):
-    """Models on the Whisper encoder say which path runs here and why (ser.encoder_path); the others have no encoder."""
+    """Models on the Whisper encoder say which path runs here and why (ser.encoders.path); the others have no encoder."""
     from app_ui.about import ENCODER_HEADING, about_model
-    from ser.encoder_path import chosen_path
+    from ser.encoders.path import chosen_path
 
     monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path))  # this machine not timed yet: the safe default, and it says so
     monkeypatch.delenv("SER_ENCODER_DTYPE", raising=False)

@@ -21,7 +21,7 @@ from safetensors.numpy import save_file
 
 from bench.load import new_client, running_app
 from ser import settings
-from ser.audio import SAMPLE_RATE, AudioError, load_audio
+from ser.audio.load import SAMPLE_RATE, AudioError, load_audio
 from ser.labels import CALM_NEUTRAL
 from ser.models import local_models, resolve
 from ser.models.base import read_config, write_checksums
@@ -266,9 +266,9 @@ def test_the_operators_default_folder_is_trusted_but_no_other_folder(hub_app):
 
 def test_every_figure_is_valid_plotly_and_long_recordings_are_decimated(monkeypatch, labels):
     from ser import inference, plots
-    from ser.metrics import compute_metrics
+    from ser.evaluation.metrics import compute_metrics
     from ser.models import load_model
-    from ser.voice_summary import voice_tracks
+    from ser.audio.voice import voice_tracks
 
     monkeypatch.setattr(plots, "VALIDATE", True)  # plotly now raises on any misspelt or out-of-range property
     parts = [load_audio(clip_path(name)) for name in LONG_PARTS[:3]]

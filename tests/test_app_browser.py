@@ -16,9 +16,10 @@ import soundfile as sf
 from playwright import sync_api
 
 from app_ui.callbacks import ERROR_TITLE
-from ser import lesson, settings
-from ser.audio import SAMPLE_RATE, AudioError, load_audio
-from ser.metrics import model_scores, read_report
+from ser import settings
+from ser.teaching import lesson
+from ser.audio.load import SAMPLE_RATE, AudioError, load_audio
+from ser.evaluation.metrics import model_scores, read_report
 from ser.models import resolve
 from ser.models.base import read_config
 
@@ -87,7 +88,7 @@ def test_calm_vs_neutral_tab(page):
         page.get_by_text("No cross-validated report").wait_for(state="visible")
     # every actor measured (reports/calm_neutral.json): one line per actor and the class means, per parameter
     shown = lesson.shown_parameters()
-    assert len(shown) == 5, "reports/calm_neutral.json is missing: run python -m train.calm_neutral"
+    assert len(shown) == 5, "reports/calm_neutral.json is missing: run python -m train.evaluation.calm_neutral"
     for i in range(len(shown)):
         state = plot_state(page, f"lesson-parameter-{i}")
         assert state["traces"] == 24 + 1 and state["drawn"] > 0, f"lesson figure {i}: {state}"
@@ -99,8 +100,8 @@ def test_calm_vs_neutral_tab(page):
 
 
 def test_the_lesson_says_which_mistakes_this_model_makes(page):
-    from ser.lesson import commonest_mistakes
-    from ser.reports import cv_scores
+    from ser.teaching.lesson import commonest_mistakes
+    from ser.evaluation.reports import cv_scores
 
     page.get_by_role("tab", name="Calm or neutral?").click()
     scores, _ = cv_scores(settings.default_model())
@@ -118,10 +119,10 @@ def test_the_lessons_control_pair_and_both_answers_on_one_scale(page):
     """The pair the model got right is named the control; its held-out and shipped answers share the shipped model's
     (tempered) probability scale, as the Analyse tab's do."""
     from app_ui.lesson import model_name, pairs
-    from ser.calm_neutral_pairs import BOTH_RIGHT
+    from ser.teaching.pairs import BOTH_RIGHT
     from ser.models import load_model
     from ser.plots import percent
-    from ser.provenance import with_temperature
+    from ser.evaluation.provenance import with_temperature
 
     page.get_by_role("tab", name="Calm or neutral?").click()
     index = next(i for i, pair in enumerate(pairs()) if pair.kind == BOTH_RIGHT)
@@ -215,7 +216,7 @@ def test_lesson_figures_redrawn_while_hidden_fit_their_columns_and_keep_the_acto
 
 def test_about_tab_shows_the_model_card_and_limits(page):
     from ser.models import load_model
-    from ser.reports import cv_scores, unseen_corpus_scores
+    from ser.evaluation.reports import cv_scores, unseen_corpus_scores
 
     page.get_by_role("tab", name="About").click()
     about = page.locator("#about-text")

@@ -13,7 +13,7 @@ import soundfile as sf
 from playwright import sync_api
 
 from ser import settings
-from ser.audio import SAMPLE_RATE, AudioError, load_audio
+from ser.audio.load import SAMPLE_RATE, AudioError, load_audio
 from ser.labels import EMOTIONS
 
 from tests.browser_page import ANALYSE_TIMEOUT_MS, SCREENSHOTS, corpus_clip, plot_state, upload
@@ -37,7 +37,7 @@ def click_example(page, stem: str) -> None:
 
 def test_examples_are_named_and_a_click_analyses_and_says_the_actor_was_heard(page):
     from ser.plots import percent
-    from ser.reports import held_out_predictions
+    from ser.evaluation.reports import held_out_predictions
 
     labels = page.locator("#examples button").all_inner_texts()
     assert "neutral, actor 7" in [text.strip() for text in labels], labels
@@ -47,7 +47,7 @@ def test_examples_are_named_and_a_click_analyses_and_says_the_actor_was_heard(pa
     text = origin.inner_text()
     assert "This is a RAVDESS recording: actor 7, asked to sound neutral." in text
     from ser.models import load_model
-    from ser.provenance import with_temperature
+    from ser.evaluation.provenance import with_temperature
 
     # shown as the shipped model would show it: at the temperature it was calibrated with
     held = with_temperature(held_out_predictions(settings.default_model())[LESSON_NEUTRAL_CLIP], load_model(None).temperature)
@@ -80,8 +80,8 @@ def test_guess_first_hides_the_answer_until_reveal(page):
 
 
 def test_the_lesson_hides_which_clip_is_calm_until_reveal(page):
-    from ser.calm_neutral_pairs import lesson_pairs
-    from ser.reports import calm_neutral_count, cv_scores
+    from ser.teaching.pairs import lesson_pairs
+    from ser.evaluation.reports import calm_neutral_count, cv_scores
 
     page.get_by_role("tab", name="Calm or neutral?").click()
     plot_state(page, "pitch-energy")

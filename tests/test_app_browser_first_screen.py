@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from playwright import sync_api
 
-from ser.audio import SAMPLE_RATE
+from ser.audio.load import SAMPLE_RATE
 
 from tests.test_shipped_calibration import robot_voice
 from tests.browser_page import ANALYSE_TIMEOUT_MS, SCREENSHOTS, opened_page, plot_state, upload

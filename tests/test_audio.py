@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser import audio
-from ser.audio import SAMPLE_RATE, AudioError, load_audio
+from ser.audio import load as audio
+from ser.audio.load import SAMPLE_RATE, AudioError, load_audio
 
 TONE_HZ = 440.0
 FREQ_TOLERANCE_HZ = 2.0
@@ -173,8 +173,8 @@ def test_trim_cuts_where_librosa_trim_cuts(data_dir):
     """Our numpy trim (librosa's would import numba and scikit-learn in every CLI run) keeps librosa's exact samples."""
     import librosa
 
-    from ser.audio import trim_silence
-    from ser.corpora import scan_corpus
+    from ser.audio.load import trim_silence
+    from ser.evaluation.corpora import scan_corpus
 
     records = list(scan_corpus("ravdess"))[::60] + list(scan_corpus("tess"))[::200]
     for record in records:

@@ -1,4 +1,4 @@
-"""Odd files through all three layers — `ser.audio` (+ the model), `python -m ser predict`, and the running app's
+"""Odd files through all three layers — `ser.audio.load` (+ the model), `python -m ser predict`, and the running app's
 /predict API — with the outcome each must get: a prediction, or the loader's one sentence, and the server answering
 the next good request. Every file is generated here (numpy, soundfile, or hand-written RIFF bytes for broken headers).
 
@@ -25,7 +25,7 @@ from gradio_client.exceptions import AppError
 
 from bench.load import new_client, running_app
 from ser import inference, settings
-from ser.audio import SAMPLE_RATE, AudioError, load_audio
+from ser.audio.load import SAMPLE_RATE, AudioError, load_audio
 from ser.models import load_model
 from tests.bad_input_cases import CASES
 

@@ -1,5 +1,5 @@
-"""The calm-vs-neutral lesson: the pairing and statistics of `train.calm_neutral`, the report it wrote, and the lesson's
-figures and sentences (ser.lesson) with a visitor's clip placed on them."""
+"""The calm-vs-neutral lesson: the pairing and statistics of `train.evaluation.calm_neutral`, the report it wrote, and the lesson's
+figures and sentences (ser.teaching.lesson) with a visitor's clip placed on them."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser import lesson, plots
-from ser.audio import SAMPLE_RATE
-from ser.corpora import load_records
-from ser.metrics import read_report
-from train import calm_neutral
+from ser import plots
+from ser.teaching import lesson
+from ser.audio.load import SAMPLE_RATE
+from ser.evaluation.corpora import load_records
+from ser.evaluation.metrics import read_report
+from train.evaluation import calm_neutral
 
 
 def test_pairs_match_actor_statement_and_repetition(data_dir):
@@ -38,7 +39,7 @@ def test_paired_effect_size_and_interval():
 
 def test_the_report_covers_every_actor_and_its_figures_are_its_numbers():
     report = read_report(calm_neutral.REPORT)
-    assert report, "reports/calm_neutral.json is missing: run python -m train.calm_neutral"
+    assert report, "reports/calm_neutral.json is missing: run python -m train.evaluation.calm_neutral"
     assert len(report["actors"]) == 24 and report["pairs"] == 96 and len(report["parameters"]) == 88
     assert len(report["top"]) == calm_neutral.TOP == lesson.SHOWN
     assert len({calm_neutral.family(n) for n in report["top"]}) == len(report["top"])  # one per family

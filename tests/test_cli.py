@@ -24,7 +24,7 @@ import soundfile as sf
 import soxr
 
 from ser import settings
-from ser.audio import SAMPLE_RATE, load_audio, trim_silence
+from ser.audio.load import SAMPLE_RATE, load_audio, trim_silence
 from ser.labels import CALM_NEUTRAL
 from ser.inference import unsure_threshold
 from ser.models import load_model, resolve
@@ -273,7 +273,7 @@ def test_usage_errors(args, message):
 
 
 def test_eval_hands_its_options_to_the_evaluation_protocol():
-    result = run_cli("eval", "--models", "no-such-family")  # refused by train.evaluate before anything is trained
+    result = run_cli("eval", "--models", "no-such-family")  # refused by train.evaluation.evaluate before anything is trained
     assert result.returncode == 1
     assert "Unknown model family no-such-family" in result.stderr
     assert "Traceback" not in result.stderr
@@ -308,3 +308,11 @@ def test_files_of_training_speakers_are_pointed_out(data_dir, tmp_path):
             "about a new voice") in " ".join(result.stderr.split())
     assert list(csv.DictReader(io.StringIO(result.stdout)))[0].keys() >= {"file", "label"}
     assert "gender" not in result.stdout.splitlines()[0]  # classic-mlp has no gender head: no gender columns
+
+
+def test_eval_starts_the_evaluation_protocol_from_the_library():
+    """`python -m ser eval` finds the training package's entry point wherever it lives in train/ (its help is its own)."""
+    result = subprocess.run([sys.executable, "-m", "ser", "eval", "--help"], capture_output=True, text=True, timeout=120,
+                            cwd=settings.PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m ser eval") and "--aggregate_only" in result.stdout

@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from ser import corpora as C
-from ser.audio import SAMPLE_RATE, load_audio
+from ser.evaluation import corpora as C
+from ser.audio.load import SAMPLE_RATE, load_audio
 from ser.labels import ALL_LABELS, BOREDOM, EMOTIONS
 
 RAVDESS_FILES, TESS_FILES = 1440, 2799

@@ -1,4 +1,4 @@
-"""Distilling the Whisper head into the ResNet18 (train/distill.py): the teacher's soft targets come from heads that never
+"""Distilling the Whisper head into the ResNet18 (train/heads/distill.py): the teacher's soft targets come from heads that never
 heard the clip's speaker, and the ResNet trains on them."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from ser.corpora import load_records
+from ser.evaluation.corpora import load_records
 from ser.labels import EMOTIONS
-from train import resnet
-from train.distill import WhisperTeacher
-from train.whisper_head import HeadArguments
+from train.heads import resnet
+from train.heads.distill import WhisperTeacher
+from train.heads.whisper import HeadArguments
 
 # two actors from each of three CV folds (actors 1-4, 5-8, 9-12): three groups for the cross-fitting
 ACTORS = (1, 2, 5, 6, 9, 10)

@@ -1,5 +1,5 @@
-"""openSMILE's eGeMAPS parameters (ser.egemaps), the models on them (egemaps-cnn, egemaps-mlp) and their training
-(train/egemaps.py), on real RAVDESS and TESS clips; bad input on the eGeMAPS path through the CLI."""
+"""openSMILE's eGeMAPS parameters (ser.audio.egemaps), the models on them (egemaps-cnn, egemaps-mlp) and their training
+(train/heads/egemaps.py), on real RAVDESS and TESS clips; bad input on the eGeMAPS path through the CLI."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ import torch
 from safetensors.numpy import load_file
 
 from ser import settings
-from ser.audio import SAMPLE_RATE, AudioError, load_audio
-from ser.corpora import load_records
-from ser.egemaps import N_FEATURES, VOICED_SEGMENTS_PER_SEC, describe, egemaps_features, feature_names
+from ser.audio.load import SAMPLE_RATE, AudioError, load_audio
+from ser.evaluation.corpora import load_records
+from ser.audio.egemaps import N_FEATURES, VOICED_SEGMENTS_PER_SEC, describe, egemaps_features, feature_names
 from ser.labels import EMOTIONS
-from ser.protocols import corpus_emotions
+from ser.evaluation.protocols import corpus_emotions
 from ser.models import load_dir, load_model
 from ser.models.egemaps import EgemapsModel
-from train import egemaps as train_egemaps
+from train.heads import egemaps as train_egemaps
 from tests.test_models_classic_resnet import pick
 
 ANGRY = "ravdess/Actor_01/03-01-05-02-01-01-01.flac"

@@ -9,10 +9,13 @@ import shutil
 import numpy as np
 import pytest
 
-from ser import cli, encoder_path, encoder_timing, settings
-from ser.audio import load_audio
-from ser.corpora import scan_corpus
-from ser.encoder_path import (
+from ser import settings
+from ser.cli import main as cli
+from ser.encoders import path as encoder_path
+from ser.encoders import timing as encoder_timing
+from ser.audio.load import load_audio
+from ser.evaluation.corpora import scan_corpus
+from ser.encoders.path import (
     SAFE_DEFAULT, EncoderPath, allowed_paths, candidate_paths, chosen_path, fastest, parse_cpu_flags, stored_timing,
 )
 from ser.models import load_dir

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from ser import encoder_runtime
-from ser.audio import load_audio
-from ser.corpora import scan_corpus
-from ser.encoder_runtime import encoder_states, graph_paths, load_graph
+from ser.encoders import runtime as encoder_runtime
+from ser.audio.load import load_audio
+from ser.evaluation.corpora import scan_corpus
+from ser.encoders.runtime import encoder_states, graph_paths, load_graph
 from ser.models import load_dir
 from ser.models.whisper_head import ENCODER_LAYERS, preprocess
 from ser.settings import MODELS_DIR
@@ -94,7 +94,7 @@ def test_a_broken_cached_graph_is_rebuilt_not_trusted(tmp_path, monkeypatch, wav
     broken[len(broken) // 2: len(broken) // 2 + 64] = bytes(64)
     graph.write_bytes(bytes(broken))
     encoder_runtime._compiled_locked.cache_clear()  # what a restart does: the next load reads the cache again
-    with caplog.at_level(logging.WARNING, logger="ser.encoder_runtime"):
+    with caplog.at_level(logging.WARNING, logger="ser.encoders.runtime"):
         again = encoder_states(mel, ENCODER_LAYERS)
     assert "does not match its checksum; rebuilding it" in caplog.text
     assert hashlib.sha256(graph.read_bytes()).hexdigest() == json.loads(meta.read_text())["sha256"]
@@ -108,7 +108,7 @@ def test_a_runtime_that_is_not_installed_falls_back_to_torch(tmp_path, monkeypat
     reference = encoder_states(mel, ENCODER_LAYERS)
     monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` now raises ImportError, as when not installed
     monkeypatch.setenv("SER_ENCODER_RUNTIME", "openvino")
-    with caplog.at_level(logging.WARNING, logger="ser.encoder_runtime"):
+    with caplog.at_level(logging.WARNING, logger="ser.encoders.runtime"):
         states = encoder_states(mel, ENCODER_LAYERS)
     np.testing.assert_array_equal(states.numpy(), reference.numpy())
     assert "openvino is not installed" in caplog.text and "runs on torch" in caplog.text
@@ -124,10 +124,10 @@ def test_runtime_setting_and_precision(monkeypatch, caplog, tmp_path):
     assert encoder_runtime.runtime_for(torch.float32) == "openvino"
     # the graphs are float32: int8 or bfloat16 run on torch whatever the runtime, and an explicit runtime says so
     monkeypatch.setenv("SER_ENCODER_DTYPE", "int8")
-    with caplog.at_level(logging.WARNING, logger="ser.encoder_runtime"):
+    with caplog.at_level(logging.WARNING, logger="ser.encoders.runtime"):
         assert encoder_runtime.runtime_for(torch.qint8) == "torch"
     assert "runs float32 only" in caplog.text
     monkeypatch.setenv("SER_ENCODER_RUNTIME", "tensorrt")
-    with caplog.at_level(logging.WARNING, logger="ser.encoder_runtime"):
+    with caplog.at_level(logging.WARNING, logger="ser.encoders.runtime"):
         assert encoder_runtime.runtime_for(torch.float32) == encoder_runtime.AUTO_RUNTIME
     assert "SER_ENCODER_RUNTIME='tensorrt' is not one of auto" in caplog.text

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from transformers import WhisperFeatureExtractor
 
-from ser import features as F
+from ser.audio import features as F
 from ser import settings
-from ser.audio import SAMPLE_RATE, load_audio
+from ser.audio.load import SAMPLE_RATE, load_audio
 
 ONE_SECOND_FRAMES = 1 + SAMPLE_RATE // 160  # centred frames every 10 ms: 101 for 1 s
 PITCH_CLASS_A = 9  # chroma rows start at C
@@ -184,8 +184,8 @@ def test_figures_of_a_clip_do_not_load_numba():
     import subprocess
     import sys
 
-    code = ("import sys, numpy as np; from ser import plots, settings; from ser.audio import load_audio; "
-            "from ser.voice_summary import voice_tracks; "
+    code = ("import sys, numpy as np; from ser import plots, settings; from ser.audio.load import load_audio; "
+            "from ser.audio.voice import voice_tracks; "
             "plots.feature_figures(np.random.default_rng(0).normal(0, 0.1, 64000).astype(np.float32)); "
             "plots.pitch_energy_figure({p.stem: voice_tracks(load_audio(p)) "
             "for p in sorted(settings.EXAMPLES_DIR.glob('*.flac'))[:2]}); "

@@ -1,4 +1,4 @@
-"""The leave-one-corpus-out fine-tuning run (train/finetune_loco.py) on a bundle of a few real clips of every corpus:
+"""The leave-one-corpus-out fine-tuning run (train/finetune/loco.py) on a bundle of a few real clips of every corpus:
 it writes a report for every unseen corpus and models that load, and the top2 model it ships predicts as it was scored."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ser.corpora import load_clip
+from ser.evaluation.corpora import load_clip
 from ser.models import load_dir
 from ser.models.whisper_head import WhisperHeadModel, preprocess
-from train import finetune_bundle, finetune_loco
-from train.finetune_model import Clips, FinetuneModel, by_length
+from train.finetune import bundle as finetune_bundle
+from train.finetune import loco as finetune_loco
+from train.finetune.model import Clips, FinetuneModel, by_length
 
 CORPORA = ["ravdess", "tess", "turev", "urdu", "ased"]
 MAX_RETURNED_BYTES = 16 * 2**20  # what a lent machine sends back per file

@@ -18,8 +18,8 @@ import soundfile as sf
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ser import features
-from ser.audio import MAX_PEAK, SAMPLE_RATE, AudioError, load_audio
+from ser.audio import features
+from ser.audio.load import MAX_PEAK, SAMPLE_RATE, AudioError, load_audio
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FUZZ_FILES = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # ffmpeg runs per file

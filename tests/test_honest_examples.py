@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from ser import settings
-from ser.audio import load_audio
-from ser.calm_neutral_pairs import (BOTH_RIGHT, CALM, CALM_HEARD_AS_NEUTRAL, KINDS, NEUTRAL, NEUTRAL_HEARD_AS_CALM,
+from ser.audio.load import load_audio
+from ser.teaching.pairs import (BOTH_RIGHT, CALM, CALM_HEARD_AS_NEUTRAL, KINDS, NEUTRAL, NEUTRAL_HEARD_AS_CALM,
                                     all_pairs, choose_pairs, clip_file, corpus_file, lesson_pairs)
-from ser.corpora import parse_ravdess
+from ser.evaluation.corpora import parse_ravdess
 from ser.models import load_dir, load_model
-from ser.provenance import clip_origin, identify, training_corpora, training_speaker_count
-from ser.reports import calm_neutral_count, chance_level, class_support, cv_scores, held_out_predictions
+from ser.evaluation.provenance import clip_origin, identify, training_corpora, training_speaker_count
+from ser.evaluation.reports import calm_neutral_count, chance_level, class_support, cv_scores, held_out_predictions
 
 DEFAULT = settings.DEFAULT_MODEL
 
@@ -155,11 +155,11 @@ def test_clip_a_is_not_always_the_same_emotion():
 
 
 def test_the_lesson_clips_are_shipped_untouched_and_credited(data_dir):
-    """If the default model's reports change, `python -m ser.calm_neutral_pairs --copy` brings the new clips."""
+    """If the default model's reports change, `python -m ser.teaching.pairs --copy` brings the new clips."""
     readme = (settings.EXAMPLES_DIR / "README.md").read_text()
     for pair in lesson_pairs(DEFAULT):
         for stem in pair.clips:
-            assert clip_file(stem).is_file(), f"{stem}.flac is not in assets/examples: run python -m ser.calm_neutral_pairs --copy"
+            assert clip_file(stem).is_file(), f"{stem}.flac is not in assets/examples: run python -m ser.teaching.pairs --copy"
             assert clip_file(stem).read_bytes() == corpus_file(stem).read_bytes()
             assert f"`{stem}.flac`" in readme
     for example in settings.EXAMPLES_DIR.glob("*.flac"):  # every example: a corpus file, byte for byte, named as it is

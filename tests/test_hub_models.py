@@ -1,4 +1,4 @@
-"""Every model kind survives a trip through the Hub: push with `train.push`, pull by id into an empty cache in a fresh
+"""Every model kind survives a trip through the Hub: push with `train.cards.push`, pull by id into an empty cache in a fresh
 process with `ser.models.load_model`, and predict exactly what the local copy predicts on real clips.
 Also: offline with nothing cached falls back to the shipped default model and says so."""
 
@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from ser.audio import load_audio
+from ser.audio.load import load_audio
 from ser.models import load_dir, local_models
 from ser.models.hf import HFAudioModel, tiny_wav2vec2_config
 from ser.settings import MODELS_DIR, DEFAULT_MODEL
@@ -21,7 +21,7 @@ from tests.hub_server import PROJECT_ROOT, WRITE_TOKEN, HubServer, hub_env
 CLIPS = ["Actor_01/03-01-05-02-01-01-01.flac", "Actor_24/03-01-03-02-02-02-24.flac"]
 PREDICT_SCRIPT = """
 import json, sys
-from ser.audio import load_audio
+from ser.audio.load import load_audio
 from ser.models import load_with_fallback
 model, notice = load_with_fallback(sys.argv[1])
 probs = model.predict([load_audio(p) for p in sys.argv[2:]])
@@ -59,7 +59,7 @@ def test_every_kind_round_trips_with_identical_predictions(name, shipped_and_tin
     expected = local.predict([load_audio(c) for c in clips])
     repo = f"tester/{name}"
     with HubServer() as hub:
-        push = subprocess.run([sys.executable, "-m", "train.push", str(model_dir), repo],
+        push = subprocess.run([sys.executable, "-m", "train.cards.push", str(model_dir), repo],
                               env=hub_env(hub.url, tmp_path / "hf-push", HF_TOKEN=WRITE_TOKEN),
                               cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
         assert push.returncode == 0, push.stderr

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from ser import metrics, settings
+from ser import settings
+from ser.evaluation import metrics
 from ser.labels import CALM_NEUTRAL, EMOTIONS, label_index, merge_calm_neutral
 
 LABELS = ["neutral", "calm", "happy", "sad"]

@@ -24,7 +24,7 @@ from gradio_client.exceptions import AppError
 
 from bench.load import new_client
 from ser import settings
-from ser.hub import HubUnavailable
+from ser.models.hub.client import HubUnavailable
 from ser.models import load_dir, load_for_visitor, load_model, local_models, resolve_for_visitor, visitor_ref
 from ser.models.base import CHECKSUMS_FILE, PICKLE_SUFFIXES, ModelError, check_model_files, write_checksums
 
@@ -45,7 +45,8 @@ def hook(event, args):
         unpickled.append(f"{args[0]}.{args[1]}")
 
 sys.addaudithook(hook)
-from ser import audio, features
+from ser.audio import load as audio
+from ser.audio import features
 from ser.models import load_model
 wave = audio.load_audio(sys.argv[1])
 features.summary_features(audio.trim_silence(wave)), features.whisper_log_mel(wave)
@@ -127,13 +128,13 @@ def test_loading_and_predicting_reads_only_safetensors_and_json_and_unpickles_no
     assert proc.returncode == 0, proc.stderr[-3000:]
     audit = json.loads(proc.stdout.strip().splitlines()[-1])
     assert audit["unpickled"] == []
-    from ser.whisper_offline import find_parts  # the encoder's source: a CTranslate2 binary we parse and sha256-check
+    from ser.encoders.offline import find_parts  # the encoder's source: a CTranslate2 binary we parse and sha256-check
 
     encoder_parts = {str(p) for p in find_parts()}
     opened = [Path(p) for p in audit["opened"]]
     pickles = [p for p in opened if p.suffix.lower() in PICKLE_SUFFIXES and str(p.resolve()) not in encoder_parts]
     assert pickles == []
-    # the cache also holds the encoder graph we export ourselves (ser/encoder_runtime.py): an ONNX protobuf of standard
+    # the cache also holds the encoder graph we export ourselves (ser/encoders/runtime.py): an ONNX protobuf of standard
     # operators, checked by sha256 before use; data, not code
     for folder, allowed in [(settings.MODELS_DIR, SAFE_SUFFIXES), (settings.cache_dir(), (*SAFE_SUFFIXES, ".onnx"))]:
         inside = [p for p in opened if p.resolve().is_relative_to(folder.resolve()) and p.suffix]

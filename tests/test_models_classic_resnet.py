@@ -13,14 +13,17 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from ser.audio import load_audio
-from ser.corpora import load_records
+from ser.audio.load import load_audio
+from ser.evaluation.corpora import load_records
 from ser.labels import EMOTIONS
 from ser.models import load_dir
 from ser.models.base import softmax
 from ser.models.classic import ClassicModel
 from ser.models.resnet import ResNetModel
-from train import classic, common, resnet
+from train import common
+from train.cards import model_card as cards
+from train.heads import classic
+from train.heads import resnet
 
 TINY_MLP = classic.ClassicArgs(hidden_layers=[32], max_iter=200, early_stopping=False)  # 16 clips are too few to hold 10% out
 
@@ -217,14 +220,14 @@ def test_cross_validation_is_actor_disjoint(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "CV_DIR", tmp_path)
     written = json.loads(common.write_cv_result("tiny", result).read_text())
     assert tuple(written) == (*common.CV_KEYS, "protocol_id", "mean_fold_uar") and written["protocol_id"] == "ravdess6" and common.read_cv_result("tiny") == written
-    card = common.model_card("tiny", "A test model.", {"model": "MLP"}, common.data_summary(records), written)
+    card = cards.model_card("tiny", "A test model.", {"model": "MLP"}, cards.data_summary(records), written)
     assert f"{written['uar']:.1%}" in card and "non-commercial" in card and "6 speakers (0 female, 6 male)" in card and "TESS" not in card
     assert "other seeds" not in card
     common.write_cv_result("tiny-seed1", {**result, "uar": 0.123, "calm_neutral_confusions": 45})
-    card = common.model_card("tiny", "A test model.", {"model": "MLP"}, common.data_summary(records), written)
+    card = cards.model_card("tiny", "A test model.", {"model": "MLP"}, cards.data_summary(records), written)
     assert "other seeds: seed 1 12.3% UAR (45 calm<->neutral confusions)" in card
     assert "another precision" not in card  # no <name>-bf16-test / -int8-test rows yet
     common.write_cv_result("tiny-int8-test", {**result, "uar": 0.456, "calm_neutral_confusions": 7})
-    card = common.model_card("tiny", "A test model.", {"model": "MLP"}, common.data_summary(records), written)
+    card = cards.model_card("tiny", "A test model.", {"model": "MLP"}, cards.data_summary(records), written)
     assert "another precision" in card and "int8 45.6% UAR (7 calm<->neutral confusions)" in card
     assert not re.search(r"bfloat16 \d", card)  # a row that does not exist is not quoted

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from ser.audio import load_audio
+from ser.audio.load import load_audio
 from ser.labels import EMOTIONS
 from ser.models import load_dir
 from ser.models.base import ModelError, sha256_file
 from ser.models.hf import HFAudioModel, labels_from_id2label, normalise_label, tiny_wav2vec2_config
-from train import hf_classifier
+from train.heads import hf_classifier
 
 HELD_OUT = ["03-01-05-01-01-01-24", "03-01-03-02-02-01-24", "03-01-01-01-01-01-23", "03-01-08-02-01-02-23"]
 OUR_KEYS = ("kind", "labels", "name", "metrics", "training_data", "license")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from ser import labels as L
-from ser.audio import SAMPLE_RATE, load_audio
-from ser.corpora import scan_corpus
+from ser.audio.load import SAMPLE_RATE, load_audio
+from ser.evaluation.corpora import scan_corpus
 from ser.models import load_dir, local_models
 from ser.models.whisper_head import ENCODER_LAYERS, WhisperHeadModel, n_features, pooled_statistics
 from ser.settings import MODELS_DIR
@@ -34,7 +34,7 @@ def trained(tmp_path_factory):
     """A head trained by the real training code on 16 real clips (2 actors x 8 emotions), saved and reloaded."""
     import os
 
-    from train.whisper_head import HeadArguments, cached_states, fit_head
+    from train.heads.whisper import HeadArguments, cached_states, fit_head
 
     cache = tmp_path_factory.mktemp("cache")
     os.environ["SER_CACHE_DIR"] = str(cache)  # states of these clips are computed and cached here, not in ~/.cache
@@ -102,7 +102,7 @@ def test_pooled_statistics_shape():
 
 def test_heads_pooling_mean_and_std_only_still_load_and_predict(trained, tmp_path):
     """Heads trained before quantile pooling (config without `pooling_quantiles`) keep working."""
-    from train.whisper_head import HeadArguments, cached_states, fit_head
+    from train.heads.whisper import HeadArguments, cached_states, fit_head
 
     _, _, records = trained
     vectors = np.stack([pooled_statistics(s, ()).numpy() for s in cached_states(records)])
@@ -127,7 +127,7 @@ def test_state_cache_follows_the_audio_not_the_file(trained, tmp_path, monkeypat
 
     import soundfile as sf
 
-    from train.whisper_head import cached_states
+    from train.heads.whisper import cached_states
 
     monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
     record = trained[2][0]
@@ -150,7 +150,7 @@ def test_states_of_each_encoder_dtype_are_cached_apart(trained, tmp_path, monkey
     they are close but not equal, and a head must be tested on the kind it says it was."""
     import torch
 
-    from train.whisper_head import cached_states
+    from train.heads.whisper import cached_states
 
     monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path))
     record = trained[2][0]
@@ -168,7 +168,7 @@ def test_training_reads_float32_states_whatever_the_cpu_or_setting(monkeypatch):
     import torch
 
     from train import common
-    from train.whisper_head import HeadArguments
+    from train.heads.whisper import HeadArguments
 
     monkeypatch.setenv("SER_ENCODER_DTYPE", "int8")
     _, args = common.parse_args(common.CommonArgs, HeadArguments, argv=[])
@@ -179,7 +179,7 @@ def test_training_reads_float32_states_whatever_the_cpu_or_setting(monkeypatch):
 
 @pytest.mark.parametrize("option", ["--states_dtype", "--test_states_dtype"])
 def test_training_refuses_an_unknown_encoder_dtype(option, capsys):
-    from train import whisper_head
+    from train.heads import whisper as whisper_head
 
     with pytest.raises(SystemExit):
         whisper_head.main(["--cv", "--no_final", option, "float16"])
@@ -190,7 +190,7 @@ def test_states_cached_for_training_match_what_inference_computes(trained):
     """The head is trained on cached states and applied to fresh ones: for one precision setting both must be the same
     encoder pass (same layers, same dtype), or the CV would score inputs other than those the app computes."""
     from ser.models.whisper_head import hidden_states
-    from train.whisper_head import cached_states
+    from train.heads.whisper import cached_states
 
     _, _, records = trained
     cached = cached_states(records[:2])
@@ -256,8 +256,8 @@ def test_training_copies_are_what_their_names_say():
     """The augmented copies the default model is trained on: noise at the stated SNR (the same noise every run),
     a telephone band without energy above 4 kHz, speed copies of the right length, and pitch copies of the same length
     whose tone is 2 semitones lower or higher."""
-    from ser.features import fft_frequencies, power_spectrogram
-    from train.augment import AUGMENTATIONS, add_noise
+    from ser.audio.features import fft_frequencies, power_spectrogram
+    from train.inputs.augment import AUGMENTATIONS, add_noise
 
     wave = load_audio(clips_of(("ravdess-05",))[0].path)
     noisy = add_noise(wave, snr_db=20.0)
@@ -282,8 +282,8 @@ def test_training_copies_are_what_their_names_say():
 def finetuned(tmp_path_factory):
     """The optional fine-tuning path, run by the real training code on the 16 clips: top layer + outputs, saved, reloaded."""
     from ser.models.whisper_head import hidden_states
-    from train.whisper_finetune import finetune
-    from train.whisper_head import HeadArguments
+    from train.finetune.top_layers import finetune
+    from train.heads.whisper import HeadArguments
 
     records = clips_of(TRAIN_ACTORS)
     states = [hidden_states(load_audio(r.path)) for r in records]
@@ -301,7 +301,7 @@ def test_pretrained_top_layers_reproduce_the_frozen_encoder():
     """Before any training, a head's copies of the top layers must compute what the frozen encoder computes
     (same weights, same wiring, same dtype), or fine-tuning would start from something else than Whisper."""
     from ser.models.whisper_head import hidden_states
-    from train.whisper_finetune import new_head, pooled_vectors
+    from train.finetune.top_layers import new_head, pooled_vectors
 
     wave = load_audio(clips_of(("ravdess-07",))[0].path)
     for k in (1, 2):

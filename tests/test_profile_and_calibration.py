@@ -11,12 +11,12 @@ import pytest
 
 from ser import inference
 from ser import labels as L
-from ser.audio import load_audio
-from ser.corpora import Record, scan_corpus
+from ser.audio.load import load_audio
+from ser.evaluation.corpora import Record, scan_corpus
 from ser.models import load_dir
 from ser.models.whisper_head import ENCODER_LAYERS, WhisperHeadModel, pooled_statistics
 from ser.profile import PROFILE_MOODS, build_profile
-from train.speaker_norm import (corpus_weights, fold_offsets, fold_profiles, profile_eligible, reference_emotion,
+from train.inputs.speaker_norm import (corpus_weights, fold_offsets, fold_profiles, profile_eligible, reference_emotion,
                                 training_offsets, training_profiles)
 
 ACTORS = ("ravdess-01", "ravdess-02", "ravdess-03")
@@ -27,8 +27,8 @@ def fitted(tmp_path_factory):
     """A head and a profile head fitted on 3 actors' clips (one statement), saved with a profile entry, reloaded."""
     import os
 
-    from train.whisper_head import HeadArguments, fit_head
-    from train.whisper_states import cached_states
+    from train.heads.whisper import HeadArguments, fit_head
+    from train.inputs.whisper_states import cached_states
 
     os.environ["SER_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
     try:
@@ -208,7 +208,7 @@ def test_corpus_weights_give_every_corpus_the_same_total():
 
 
 def test_unsure_threshold_is_where_answers_start_being_more_often_right():
-    from train.calibrate import unsure_threshold
+    from train.calibration.emotion import unsure_threshold
 
     top = np.linspace(0.0, 1.0, 1001, endpoint=False)
     # right exactly when the top probability is at least 0.6: the clips above t are right (1 - 0.6) / (1 - t) of the
@@ -221,7 +221,7 @@ def test_unsure_threshold_is_where_answers_start_being_more_often_right():
 
 
 def test_temperature_is_fitted_where_the_likelihood_is_best():
-    from train.calibrate import fit_temperature, with_temperature
+    from train.calibration.emotion import fit_temperature, with_temperature
 
     rng = np.random.default_rng(0)
     labels = ["neutral", "happy", "sad", "angry"]

@@ -11,8 +11,8 @@ import shutil
 import numpy as np
 import pytest
 
-from ser.cli import EXIT_OK, EXIT_USAGE, main
-from ser.corpora import scan_corpus
+from ser.cli.main import EXIT_OK, EXIT_USAGE, main
+from ser.evaluation.corpora import scan_corpus
 from ser.models import load_model
 from ser.profile import (MAX_PROFILE_CLIP_S, MIN_PROFILE_CLIP_S, PROFILE_MOODS, SPEAKER_FOLDER_MIN_CLIPS, ProfileError,
                          build_profile, profile_clip)

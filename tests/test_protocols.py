@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from ser import corpora as C
-from ser import protocols as P
+from ser.evaluation import corpora as C
+from ser.evaluation import protocols as P
 from ser.labels import EMOTIONS
-from ser.metrics import expected_calibration_error, restrict_probabilities, unseen_corpus_scores
-from train.masked_logistic import fit_masked_logistic
-from train.masking import masked_cross_entropy
+from ser.evaluation.metrics import expected_calibration_error, restrict_probabilities, unseen_corpus_scores
+from train.masked.logistic import fit_masked_logistic
+from train.masked.loss import masked_cross_entropy
 
 
 # --- parsers -----------------------------------------------------------------------------------------------------------

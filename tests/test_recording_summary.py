@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from ser import inference
-from ser.audio import SAMPLE_RATE, load_audio
-from ser.calm_neutral_pairs import describe_difference
+from ser.audio.load import SAMPLE_RATE, load_audio
+from ser.teaching.pairs import describe_difference
 from ser.inference import Timeline, describe_windows, window_bounds
 from ser.models import load_model
-from ser.recording_summary import DOMINANT_SHARE, speaking_time_shares
-from ser.voice_summary import summarise_voice
+from ser.teaching.recording_summary import DOMINANT_SHARE, speaking_time_shares
+from ser.audio.voice import summarise_voice
 
 ANGRY = [f"ravdess/Actor_05/03-01-05-02-0{s}-0{r}-05.flac" for s in (1, 2) for r in (1, 2)]
 SAD = [f"ravdess/Actor_15/03-01-04-02-0{s}-0{r}-15.flac" for s in (1, 2) for r in (1, 2)]

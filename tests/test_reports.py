@@ -13,8 +13,10 @@ import pytest
 
 from ser import settings
 from ser.labels import EMOTIONS
-from ser.metrics import unseen_corpus_scores
-from train import classic, common, evaluate
+from ser.evaluation.metrics import unseen_corpus_scores
+from train import common
+from train.heads import classic
+from train.evaluation import evaluate
 from tests.test_models_classic_resnet import TINY_MLP, pick
 
 
@@ -128,8 +130,8 @@ def test_make_evaluate_reruns_the_five_families_and_names_pick_other_rows():
     training module; other rows by name, or all of them."""
     (args,) = common.parse_args(evaluate.EvaluateArguments, argv=[])
     assert evaluate.rows_to_run(args.models) == ["whisper-head", "whisper-linear-probe", "resnet18", "classic-mlp", "egemaps-cnn"]
-    assert [evaluate.FAMILIES[row][0] for row in args.models] == ["train.whisper_head", "train.linear_probe", "train.resnet",
-                                                                  "train.classic", "train.egemaps"]
+    assert [evaluate.FAMILIES[row][0] for row in args.models] == ["train.heads.whisper", "train.heads.linear_probe", "train.heads.resnet",
+                                                                  "train.heads.classic", "train.heads.egemaps"]
     assert evaluate.rows_to_run(["all"]) == [r for r, (m, _) in evaluate.FAMILIES.items() if m != evaluate.GPU_MODULE] and "resnet18-seed4" in evaluate.FAMILIES
     assert evaluate.rows_to_run(["whisper-head-bf16"]) == ["whisper-head-bf16"]
     assert evaluate.cv_arguments("whisper-head-bf16") == ["--cv", "--no_final", "--states_dtype", "bfloat16", "--name", "whisper-head-bf16"]

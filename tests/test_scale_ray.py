@@ -25,9 +25,9 @@ import pytest
 import soundfile as sf
 
 from ser import settings
-from ser.audio import SAMPLE_RATE, load_audio, trim_silence
+from ser.audio.load import SAMPLE_RATE, load_audio, trim_silence
 from ser.inference import LONG_CLIP_S
-from ser.scale.archive import KEY_COLUMNS
+from ser.cli.scale.archive import KEY_COLUMNS
 
 ray = pytest.importorskip("ray", reason="ray is installed by requirements-dev.txt (requirements-scale.txt)")
 
@@ -213,6 +213,6 @@ def test_usage_errors_start_no_ray_and_write_nothing(tmp_path):
 
 
 def test_the_in_process_cli_never_imports_ray():
-    code = "import sys; from ser import cli; cli.build_parser(); print('ray' in sys.modules)"
+    code = "import sys; from ser.cli import main; main.build_parser(); print('ray' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=settings.PROJECT_ROOT, check=True)
     assert result.stdout.strip() == "False"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ser import inference, settings
-from ser.audio import SAMPLE_RATE
+from ser.audio.load import SAMPLE_RATE
 from ser.models import load_model, local_models
 from ser.models.base import read_config
 
@@ -58,7 +58,7 @@ def test_the_classic_model_doubts_a_robot_voice_short_and_long():
 
 
 def test_a_human_clip_the_model_learned_from_is_not_unlike_its_training(ravdess_clip):
-    from ser.audio import load_audio
+    from ser.audio.load import load_audio
 
     assert not inference.analyse(load_audio(ravdess_clip), load_model("classic-mlp")).far
 

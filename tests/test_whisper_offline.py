@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 from transformers import WhisperFeatureExtractor
 
-from ser.whisper_offline import (
+from ser.encoders.offline import (
     CACHE_NAME,
     N_ENCODER_VARIABLES,
     N_FRAMES,
@@ -281,7 +281,7 @@ def test_an_unknown_encoder_precision_is_logged_and_falls_back_to_auto(monkeypat
     monkeypatch.setenv("SER_ENCODER_DTYPE", "auto")
     auto = fast_dtype()
     monkeypatch.setenv("SER_ENCODER_DTYPE", "float16-typo")
-    with caplog.at_level("WARNING", logger="ser.whisper_precision"):
+    with caplog.at_level("WARNING", logger="ser.encoders.precision"):
         assert fast_dtype() == auto
     assert "SER_ENCODER_DTYPE='float16-typo' is not one of auto, float32, bfloat16, int8; using auto." in caplog.text
 
@@ -293,7 +293,7 @@ def test_bad_input_shape_raises_value_error(encoder, shape):
 
 
 def test_project_whisper_log_mel_matches_transformers(wave, features_30s):
-    features = pytest.importorskip("ser.features")
+    features = pytest.importorskip("ser.audio.features")
     padded = np.pad(wave, (0, 30 * SAMPLE_RATE - wave.size))  # the extractor pads with zeros to 30 s too
     ours = features.whisper_log_mel(padded)
     assert ours.shape == features_30s[0].shape and ours.dtype == np.float32

@@ -17,14 +17,14 @@ from typing import Callable, Optional
 import numpy as np
 
 from ser import settings
-from ser.corpora import RAVDESS_FOLDS, Record, validation_split
+from ser.evaluation.corpora import RAVDESS_FOLDS, Record, validation_split
 from ser.labels import EMOTIONS
-from ser import protocols
-from ser.metrics import compute_metrics, unseen_corpus_scores
+from ser.evaluation import protocols
+from ser.evaluation.metrics import compute_metrics, unseen_corpus_scores
 from ser.models.base import LICENSE, EmotionModel  # noqa: F401 (LICENSE: used by the training scripts)
 
 CV_DIR = settings.REPORTS_DIR / "cv"
-# exactly these keys go into reports/cv/<model>.json, which train/evaluate.py merges into reports/accuracy.json
+# exactly these keys go into reports/cv/<model>.json, which train/evaluation/evaluate.py merges into reports/accuracy.json
 CV_KEYS = ("uar", "accuracy", "macro_f1", "per_class_recall", "confusion", "labels", "calm_neutral_confusions", "folds",
            "train_time_s", "eval_wall_time_s", "protocol")
 @dataclass
@@ -90,7 +90,7 @@ def cross_validate(
     protocol: str = "ravdess6",
     train_corpora: list[str] | None = None,
 ) -> dict:
-    """Fit one model per fold of `protocol` (ser.protocols) and score its test clips.
+    """Fit one model per fold of `protocol` (ser.evaluation.protocols) and score its test clips.
 
     `fit(train, val)` gets the training records split by speaker (`val_speakers` RAVDESS actors held out for early
     stopping; 0 = none); `predict(model, records)` returns probabilities (default: load the audio, `model.predict`).
@@ -140,7 +140,7 @@ def cross_validate(
 
 
 def cross_corpus_scores(predictions: list[dict], records: list[Record]) -> dict:
-    """Per unseen corpus: `ser.metrics.unseen_corpus_scores` (argmax over the labels it has, neutral recall, ECE,
+    """Per unseen corpus: `ser.evaluation.metrics.unseen_corpus_scores` (argmax over the labels it has, neutral recall, ECE,
     share of each predicted label) and what trained its model; `mean_uar` is their mean."""
     has = protocols.corpus_emotions(records)
     corpora = {}
@@ -160,20 +160,20 @@ LOCO_TEXT = ("leave one corpus out: each of " + ", ".join(c.upper() for c in pro
 
 
 def predict_records(model: EmotionModel, records: list[Record]) -> np.ndarray:
-    from ser.corpora import load_clip
+    from ser.evaluation.corpora import load_clip
 
     return model.predict([load_clip(r.path) for r in records])
 
 
-OPTIONAL_CV_KEYS = ("noisy_test", "protocol_id", "mean_fold_uar")  # noisy_test: noisy copies of the test clips (train.whisper_head)
+OPTIONAL_CV_KEYS = ("noisy_test", "protocol_id", "mean_fold_uar")  # noisy_test: noisy copies of the test clips (train.heads.whisper)
 LOCO_KEYS = ("protocol_id", "protocol", "corpora", "mean_uar", "train_time_s", "eval_wall_time_s")
-OPTIONAL_LOCO_KEYS = ("temperature", "unsure_threshold", "calibrated_from", "plain_accuracy")  # rows of train/calibrate.py
+OPTIONAL_LOCO_KEYS = ("temperature", "unsure_threshold", "calibrated_from", "plain_accuracy")  # rows of train/calibration/emotion.py
 PREDICTIONS_SUFFIX = ".predictions.csv"  # reports/cv/<name>.predictions.csv: every test clip's probabilities
 
 
 def write_cv_result(name: str, result: dict, cv_dir: Path | None = None) -> Path:
     """Write `reports/cv/<name>.json` (or `<cv_dir>/<name>.json`) with exactly the CV_KEYS (and the optional robustness
-    check when a family ran it), and beside it every test clip's probabilities, from which train/evaluate.py scores
+    check when a family ran it), and beside it every test clip's probabilities, from which train/evaluation/evaluate.py scores
     ensembles of rows."""
     cv_dir = CV_DIR if cv_dir is None else Path(cv_dir)
     path = cv_dir / f"{name}.json"
@@ -258,14 +258,12 @@ def other_precisions(name: str) -> dict[str, dict]:
     return {precision: result for precision, suffix in TEST_PRECISIONS.items() if (result := read_cv_result(name + suffix))}
 
 
-from train.model_card import cv_summary, data_summary, loco_summary, model_card  # noqa: E402,F401 (the scripts' one import)
-
 
 def maybe_push(args: CommonArgs, out_dir: str | Path) -> None:
-    """Upload with `train.push.maybe_push` when `--push_to_hub` is given and that module exists."""
+    """Upload with `train.cards.push.maybe_push` when `--push_to_hub` is given and that module exists."""
     if not args.push_to_hub:
         return
-    if importlib.util.find_spec("train.push") is None:
-        print("train/push.py is not available; not pushing.", file=sys.stderr)
+    if importlib.util.find_spec("train.cards.push") is None:
+        print("train/cards/push.py is not available; not pushing.", file=sys.stderr)
         return
-    importlib.import_module("train.push").maybe_push(args, out_dir)
+    importlib.import_module("train.cards.push").maybe_push(args, out_dir)

@@ -43,7 +43,7 @@ def local_models() -> list[str]:
 
 def _pull(ref: str) -> tuple[Path, str | None]:
     """(snapshot directory in the HF cache, sentence to show or None) for a Hub id; never looks at local folders."""
-    from ser import hub
+    from ser.models.hub import client as hub
 
     result = hub.pull(ref)
     return Path(result.path), (result.message if result.source == "cache" else None)
@@ -57,7 +57,7 @@ def _resolve(ref: str | Path | None) -> tuple[Path, str | None]:
     path = Path(ref).expanduser()
     if path.is_dir():
         return path, None
-    from ser import hub
+    from ser.models.hub import client as hub
 
     if hub.looks_like_hub_id(ref):
         return _pull(ref)
@@ -87,7 +87,7 @@ def visitor_ref(ref: object) -> tuple[str, bool]:
     names = local_models()
     if text in names:
         return text, False
-    from ser import hub
+    from ser.models.hub import client as hub
 
     try:
         hub.parse_model_ref(text)
@@ -112,7 +112,7 @@ def load_dir(model_dir: str | Path) -> EmotionModel:
     one_blas_thread()  # this process is about to run a model: see why in base.py
     model = model_class(config["kind"]).from_dir(model_dir, config)
     model.name = config.get("name") or model_dir.name
-    model.model_dir = model_dir  # its card says what it was trained on (ser.provenance)
+    model.model_dir = model_dir  # its card says what it was trained on (ser.evaluation.provenance)
     return model
 
 
@@ -135,7 +135,7 @@ def load_model(ref: str | None = None) -> EmotionModel:
 
 
 def _with_fallback(ref: str | Path | None, hub_only: bool) -> tuple[EmotionModel, str | None]:
-    from ser.hub import HubUnavailable
+    from ser.models.hub.client import HubUnavailable
 
     try:
         model = _load(ref, hub_only)

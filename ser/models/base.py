@@ -2,7 +2,7 @@
 
 A model directory holds `config.json` (kind, labels, preprocessing, training data, metrics, licence),
 weights as `*.safetensors`, `checksums.json` (sha256 of each weight file) and usually a `README.md` model card.
-Nothing else is ever read from it: no pickles, no code. `ser.hub` applies the same check to pulled repos.
+Nothing else is ever read from it: no pickles, no code. `ser.models.hub.client` applies the same check to pulled repos.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 def is_calibrated(config: dict) -> bool:
     """Whether a model's config carries the default model's honesty signals: a temperature and unsure threshold fitted on
-    corpora it never heard (train/calibrate.py) and a novelty threshold fitted on its training clips."""
+    corpora it never heard (train/calibration/emotion.py) and a novelty threshold fitted on its training clips."""
     return config.get("unsure_threshold") is not None and config.get("far_threshold") is not None
 
 
@@ -190,14 +190,14 @@ class EmotionModel:
         self.gender_labels: list[str] | None = config.get("gender_labels")
         self.name: str = config.get("name", self.kind)
         self.notice: str | None = None  # set by `ser.models.load_model` when the user should be told something
-        # fitted on predictions for corpora the model never heard (train/calibrate.py): T > 1 softens over-confident
+        # fitted on predictions for corpora the model never heard (train/calibration/emotion.py): T > 1 softens over-confident
         # answers without changing which label is on top; below `unsure_threshold` the app and CLI say "unsure"
         self.temperature = float(config.get("temperature") or 1.0)
         if not 0.05 <= self.temperature <= 100:
             raise ModelError(f"This model's config asks for a temperature of {self.temperature:g}; give a number from 0.05 to 100.")
         self.unsure_threshold: float | None = config.get("unsure_threshold")
         self.far_threshold: float | None = config.get("far_threshold")  # novelty above which a clip is unlike the training
-        # the gender output's temperature, fitted on corpora the model never heard (train/calibrate_gender.py)
+        # the gender output's temperature, fitted on corpora the model never heard (train/calibration/gender.py)
         self.gender_temperature = float(config.get("gender_temperature") or 1.0)
         self.model_dir: Path | None = None  # set by `ser.models.load_dir`: the folder with its card
 

@@ -1,4 +1,4 @@
-"""The classic baseline: summary statistics of MFCC/chroma/mel (`ser.features.summary_features`) -> standardise -> MLP.
+"""The classic baseline: summary statistics of MFCC/chroma/mel (`ser.audio.features.summary_features`) -> standardise -> MLP.
 
 Trained with scikit-learn's `MLPClassifier`, but saved without pickle: the scaler and every layer's weights go into
 `model.safetensors`, and prediction is a numpy forward pass, so loading never runs code and never needs scikit-learn.
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.audio import trim_silence
-from ser.features import SUMMARY_SIZE, summary_features
+from ser.audio.load import trim_silence
+from ser.audio.features import SUMMARY_SIZE, summary_features
 from ser.models.base import WEIGHTS_FILE, EmotionModel, ModelError
 
 # scikit-learn's hidden-layer activations, as numpy functions of the pre-activation
@@ -58,7 +58,7 @@ class ClassicModel(EmotionModel):
             weights[f"layers.{i}.weight"], weights[f"layers.{i}.bias"] = coef, intercept
         config = {
             **config, "activation": mlp.activation, "hidden_layer_sizes": [int(c.shape[1]) for c in mlp.coefs_[:-1]],
-            "n_features": int(scaler.mean_.shape[0]), "features": "ser.features.summary_features",
+            "n_features": int(scaler.mean_.shape[0]), "features": "ser.audio.features.summary_features",
         }
         return cls(config, weights)
 

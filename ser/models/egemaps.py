@@ -1,4 +1,4 @@
-"""Models on openSMILE's eGeMAPS parameters (`ser.egemaps`): standardise the 88 values, then a small 1-D CNN over the
+"""Models on openSMILE's eGeMAPS parameters (`ser.audio.egemaps`): standardise the 88 values, then a small 1-D CNN over the
 vector (`egemaps-cnn`) or an MLP (`egemaps-mlp`).
 
 The scaler (mean and scale per parameter, fitted on the training clips only) is plain JSON in config.json; the networks'
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ser.egemaps import FEATURE_SET, N_FEATURES, egemaps_features
+from ser.audio.egemaps import FEATURE_SET, N_FEATURES, egemaps_features
 from ser.models.base import WEIGHTS_FILE, EmotionModel, ModelError
 
 NETWORKS = ("cnn", "mlp")

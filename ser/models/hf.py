@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ser import audio
+from ser.audio import load as audio
 from ser.models.base import CONFIG_FILE, EmotionModel, ModelError
 
 KIND = "hf_audio_classification"

@@ -1,6 +1,6 @@
 """The CNN baseline: the ResNet18 layout (BasicBlock, [2, 2, 2, 2]) at half width on log-mel spectrograms, from scratch.
 
-Input: trimmed clip -> `ser.features.log_mel` (64 bands, dB) -> one channel normalised with the training set's global
+Input: trimmed clip -> `ser.audio.features.log_mel` (64 bands, dB) -> one channel normalised with the training set's global
 mean/std. Pooling over frequency and time (the mean and standard deviation over time of the frequency-averaged channels,
 or ResNet18's plain global average) lets one network take clips of any length.
 """
@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ser.audio import trim_silence
-from ser.features import N_MELS, log_mel
+from ser.audio.load import trim_silence
+from ser.audio.features import N_MELS, log_mel
 from ser.models.base import WEIGHTS_FILE, EmotionModel, ModelError
 
 BASE_WIDTH = 32  # half of ResNet18's 64: channels 32-64-128-256, ~2.8M parameters, affordable on a CPU

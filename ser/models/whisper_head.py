@@ -3,18 +3,18 @@
 wave -> trim silence -> Whisper log-mel -> frozen encoder, first 4 of its 6 layers (5 hidden states, no 30-s padding)
      -> mean, standard deviation and 10/50/90% quantiles over time of each state (5 x 2560) -> standardise
      -> emotion (and gender) logits.
-Only the head is trained and shipped; the encoder comes from the PyPI wheels (see `ser.whisper_offline`).
+Only the head is trained and shipped; the encoder comes from the PyPI wheels (see `ser.encoders.offline`).
 Why quantiles: with them the same linear head scores 78.9% UAR instead of 77.6% with mean and std alone (the whisper-head
 and whisper-head-mean-std rows of reports/accuracy.md); older heads without them (no `pooling_quantiles` in config) still load.
 Why linear: on the 6-fold actor-disjoint protocol it scored as well as the attentive-pooling and MLP heads we tried,
 trains in seconds, and cannot overfit 24 speakers as easily.
 Why 4 layers: in that protocol the top two layers added nothing (mean+std pooling, speed copies only: 4 layers in bfloat16
 76.9% UAR, `git show 016dedb:reports/accuracy.md`; all 6 in float32, 76.5%, `git show b4ace8f:reports/accuracy.md`)
-and cost a third of the encoder's time. The app's encoder runs on the path timed fastest on the CPU (`ser.encoder_path`;
+and cost a third of the encoder's time. The app's encoder runs on the path timed fastest on the CPU (`ser.encoders.path`;
 bfloat16 only where the CPU computes it natively);
 the shipped head is trained on float32 states, and the CV scores it on both (whisper-head, whisper-head-bf16-test).
 Optionally (config `finetuned_layers`: k) the top k of those layers are trained with the head and shipped with it;
-the frozen encoder then runs only the layers below them (`python -m train.whisper_head --finetune_layers 2`).
+the frozen encoder then runs only the layers below them (`python -m train.heads.whisper --finetune_layers 2`).
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ser import audio, features
+from ser.audio import load as audio
+from ser.audio import features
+from ser.encoders.offline import ENCODER_LAYERS
 from ser.models.base import WEIGHTS_FILE, EmotionModel, ModelError, softmax
 
-ENCODER_LAYERS = 4  # the head reads the embedding output and the first 4 transformer layers of Whisper-base
 LEGACY_ENCODER_LAYERS = 6  # heads whose config does not say read all 6 layers (the first shipped version)
 D_MODEL = 512
 MAX_FRAMES = 3000  # the encoder's 30-s limit; longer clips are scored in 30-s pieces
@@ -57,7 +58,7 @@ def centred_statistics(pooled: torch.Tensor | np.ndarray, quantiles: tuple[float
 
 def pairwise_spread(z: np.ndarray) -> float:
     """The mean squared difference between two rows of standardised statistics `z` [clips, features], over every pair:
-    0 for identical clips. The training (train/profile_config.py) chooses the near-identical level with it."""
+    0 for identical clips. The training (train/cards/profile_config.py) chooses the near-identical level with it."""
     pairs = [(i, j) for i in range(len(z)) for j in range(i + 1, len(z))]
     return float(np.mean([np.mean((z[i] - z[j]) ** 2) for i, j in pairs])) if pairs else 0.0
 
@@ -69,7 +70,7 @@ class WhisperHead(nn.Module):
     def __init__(self, n_labels: int, n_genders: int = 0, encoder_layers: int = ENCODER_LAYERS, finetuned_layers: int = 0,
                  dropout: float = 0.0, quantiles: tuple[float, ...] = QUANTILES, centre: bool = False):
         super().__init__()
-        from ser.whisper_encoder import EncoderLayer
+        from ser.encoders.whisper import EncoderLayer
 
         self.quantiles = tuple(quantiles)
         self.centre = centre  # read the statistics relative to the clip's own mean (`centred_statistics`)
@@ -98,7 +99,7 @@ class WhisperHead(nn.Module):
     def top_statistics(self, x: torch.Tensor) -> torch.Tensor:
         """Input of the first fine-tuned layer [B, T, D_MODEL] -> pooled statistics of each fine-tuned layer's output.
         Runs in bfloat16 autocast where the encoder does, in training and inference alike."""
-        from ser.whisper_precision import fast_dtype
+        from ser.encoders.precision import fast_dtype
 
         outputs, x = [], x.float()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast_dtype() == torch.bfloat16):
@@ -144,13 +145,13 @@ def preprocess(wave: np.ndarray) -> np.ndarray:
 
 def hidden_states(wave: np.ndarray, encoder_layers: int = ENCODER_LAYERS, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Frozen-encoder states [encoder_layers + 1, T, D_MODEL] for one clip of at most 30 s. Without `dtype` (inference),
-    in the encoder's fast dtype on this CPU and on the runtime `SER_ENCODER_RUNTIME` picks (`ser.encoder_runtime`);
+    in the encoder's fast dtype on this CPU and on the runtime `SER_ENCODER_RUNTIME` picks (`ser.encoders.runtime`);
     with it (training's cached states), on torch in that dtype."""
-    from ser.whisper_offline import encode, load_encoder
+    from ser.encoders.offline import encode, load_encoder
 
     mel = preprocess(wave[:MAX_SAMPLES])
     if dtype is None:
-        from ser.encoder_runtime import encoder_states
+        from ser.encoders.runtime import encoder_states
 
         return encoder_states(mel, encoder_layers)
     return torch.stack(encode(load_encoder(dtype=dtype), mel[None], n_layers=encoder_layers), dim=1)[0]
@@ -190,7 +191,7 @@ class WhisperHeadModel(EmotionModel):
     @torch.no_grad()
     def clip_statistics(self, waves: list[np.ndarray]) -> np.ndarray:
         """The pooled statistics of each clip (30-s pieces averaged) [clips, features]: what a voice profile averages."""
-        from ser.encoder_runtime import map_clips
+        from ser.encoders.runtime import map_clips
 
         pieces = [[w[i : i + MAX_SAMPLES] for i in range(0, len(w), MAX_SAMPLES)] for w in waves]
         pooled = iter(map_clips(self._pooled, [p for clip in pieces for p in clip]))
@@ -205,7 +206,7 @@ class WhisperHeadModel(EmotionModel):
     def _logits(self, waves: list[np.ndarray], profile: np.ndarray | None = None):
         """Plain emotion logits, the profile head's (None without a profile), gender logits (or None) and novelty per
         clip, from one encoder pass. Returned, not kept on the model: the app runs two analyses at once on one model."""
-        from ser.encoder_runtime import map_clips
+        from ser.encoders.runtime import map_clips
 
         plain, profiled, gender, novelty, pieces = [], [], [], [], []
         for wave in waves:
