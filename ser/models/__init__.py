@@ -6,6 +6,9 @@
 `load_model` / `resolve` trust their caller (the CLI, scripts): a folder on this machine is a valid model. For a name
 typed by someone else (a web visitor) use `load_for_visitor` / `resolve_for_visitor`: only shipped models, the
 configured default and Hub ids, and a Hub id is only ever looked up on the Hub, never on this machine's disk.
+
+One module per kind (`base` is what they share), and `hub/` for models on the Hugging Face Hub. Imports `ser.audio`,
+`ser.encoders` and `ser.settings`.
 """
 
 from __future__ import annotations
