@@ -43,7 +43,7 @@ DTYPES = ("float32", "bfloat16", "int8")
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names: bfloat16 in hardware, not emulated
 VERSIONED_PACKAGES = ("torch", "onnxruntime", "openvino", "numpy")  # a new version can change which path is fastest
 # a candidate within this share of the fastest keeps its place in the order of preference: graph runtimes do not spin
-# on a busy machine and run a batch's clips side by side (encoder_runtime.map_clips), which a 4-s timing does not see
+# on a busy machine and run a batch's clips side by side (ser.encoders.runtime.map_clips), which a 4-s timing does not see
 TIE_MARGIN = 0.05
 TIMING_FORMAT = 1  # bumped when the timing changes, so files written by an older version are measured again
 TIMING_FILE = "encoder-path-{digest}.json"

@@ -8,7 +8,7 @@ until then (on the 2-core CPUs measured so far it encoded a 4-s clip in less tim
 same answers: `python -m bench.encoder_runtimes`, reports/encoder_runtimes.json). The exported graphs are float32 only,
 so `SER_ENCODER_DTYPE=bfloat16` or `int8` runs on torch whatever the runtime says.
 
-The graph is built here, never downloaded: `torch.onnx.export` of `whisper_offline.encode` on the verified Whisper weights,
+The graph is built here, never downloaded: `torch.onnx.export` of `ser.encoders.offline.encode` on the verified Whisper weights,
 with a dynamic time axis. It is cached in `SER_CACHE_DIR` beside a JSON file holding its sha256; a cached graph whose
 bytes do not match is rebuilt, not trusted. The runtime then reads the checked file itself (from bytes, ONNX Runtime
 keeps a second copy of the 57 MB for the session's lifetime); the cache guards against damage, not against someone
@@ -46,7 +46,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 AUTO_RUNTIME = SAFE_DEFAULT.runtime  # what `auto` runs in float32 until this machine's paths are timed
 GRAPH_NAME = "whisper-base-encoder-{n_layers}layers"
 OPSET = 17
-# the tracer needs one example input; batch and time are dynamic in the graph (time up to whisper_offline.N_FRAMES)
+# the tracer needs one example input; batch and time are dynamic in the graph (time up to ser.encoders.offline.N_FRAMES)
 EXAMPLE_FRAMES = 400
 # bumped when the export changes, so graphs cached by an older version are rebuilt rather than reused
 GRAPH_FORMAT = 1
@@ -55,7 +55,7 @@ HASH_CHUNK = 1 << 20
 
 class StatesGraph(nn.Module):
     """log-mel [batch, 80, frames] -> the embedding output and the first `n_layers` layers' states stacked on dim 1,
-    computed by `whisper_offline.encode` itself, so the exported graph holds the same arithmetic as the torch path."""
+    computed by `ser.encoders.offline.encode` itself, so the exported graph holds the same arithmetic as the torch path."""
 
     def __init__(self, encoder: nn.Module, n_layers: int):
         super().__init__()
